@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { UsageError } from './args.js';
+import { DEMO_HELP, demoCommand } from './demo.js';
+
+const HELP = `vgpu-dirty — simulated MMU dirty tracking, vmwgfx-style driver and a fake GPU device
+
+Usage: vgpu-dirty <command> [options]
+
+Commands:
+  demo      map a buffer object into two processes, write from every CPU,
+            clean-and-record, print the recorded pages and counters (default)
+  help      this text; 'vgpu-dirty <command> --help' for a command's options
+
+Exit codes: 0 success, 1 a check failed, 2 bad arguments.
+
+${DEMO_HELP}`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'demo', ...rest] = argv;
+  const out = (line: string): void => void process.stdout.write(line + '\n');
+  switch (command) {
+    case 'demo':
+      return demoCommand(rest, out);
+    case 'help':
+    case '--help':
+    case '-h':
+      out(HELP);
+      return 0;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`vgpu-dirty: ${err.message}\nTry 'vgpu-dirty help'.\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`vgpu-dirty: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,152 @@
+import { AccessBlockedError, BusError, SegvError } from './errors.js';
+import type { Cpu } from './cpu.js';
+import type { Mm } from './mm.js';
+import {
+  mkPte, ptePfn,
+  PTE_DIRTY, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE, PTE_YOUNG,
+} from './pte.js';
+import type { FaultKind } from './step.js';
+import { VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.js';
+
+/** Outcomes a vm_ops callback returns. */
+export const VM_FAULT_OK = 0;
+/** The object has no page there, or the callback refuses: the access gets SIGBUS. */
+export const VM_FAULT_SIGBUS = 1;
+/** Try again later (an external lock is held): set vmf.retryUntil to what to wait for. */
+export const VM_FAULT_RETRY = 2;
+
+/** What a fault handler is told about the fault. */
+export interface VmFault {
+  readonly vma: Vma;
+  /** Page-aligned faulting VA. */
+  readonly address: number;
+  readonly pgoff: number;
+  readonly write: boolean;
+  readonly cpu: number;
+  /** Set by a callback returning VM_FAULT_RETRY: settles when a retry can progress. */
+  retryUntil: Promise<unknown> | null;
+}
+
+/**
+ * The vm_ops table of a mapping. `fault` installs PTEs for a missing page
+ * (usually with insertPfn / faultAround); `pfnMkwrite` is called before a
+ * read-only PTE of a shared writable VMA becomes writable and may refuse or
+ * ask for a retry; `mprotect` may veto a protection change (returns a reason).
+ */
+export interface VmOperations {
+  fault(vmf: VmFault): number;
+  pfnMkwrite?(vmf: VmFault): number;
+  mprotect?(vma: Vma, start: number, end: number, newFlags: number): string | null;
+}
+
+/**
+ * Install a PFN PTE at va unless one is present (vmf_insert_pfn). Entries are
+ * created clean and not young; writable only when asked and the VMA is shared
+ * and writable (private mappings copy on write). Returns whether one was made.
+ */
+export function insertPfn(vma: Vma, va: number, pfn: number, writable: boolean): boolean {
+  const mm = vma.mm;
+  const vpn = va / mm.pageSize;
+  if (mm.pageTable.get(vpn) !== PTE_NONE) return false;
+  const w = writable && (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
+  mm.pageTable.set(vpn, mkPte(pfn, PTE_PRESENT | PTE_SPECIAL | (w ? PTE_WRITE : 0)));
+  return true;
+}
+
+/**
+ * Fault-around as TTM does it: map up to `count` pages starting at the faulting
+ * page, stopping at the VMA's end, the mapping's end or a page without a frame.
+ * The faulting page itself must have a frame, else SIGBUS.
+ */
+export function faultAround(vmf: VmFault, count: number, writable: boolean): number {
+  const { vma } = vmf;
+  const mapping = vma.mapping;
+  if (mapping.pfnAt(vmf.pgoff) < 0) return VM_FAULT_SIGBUS;
+  const ps = vma.mm.pageSize;
+  for (let i = 0; i < count; i++) {
+    const va = vmf.address + i * ps;
+    if (va >= vma.end) break;
+    const pfn = mapping.pfnAt(vmf.pgoff + i);
+    if (pfn < 0) break;
+    insertPfn(vma, va, pfn, writable);
+  }
+  return VM_FAULT_OK;
+}
+
+/** vm_ops of a plain device file: fault-around of `prefault` pages, PTEs writable in shared writable VMAs. */
+export function deviceFileOps(prefault = 16): VmOperations {
+  return {
+    fault: (vmf) => faultAround(vmf, prefault, true),
+  };
+}
+
+/**
+ * handle_mm_fault for one page: resolve why `cpu` could not access `va` and
+ * fix the page tables, or throw SegvError / BusError / AccessBlockedError.
+ * The caller retries the access afterwards. Returns the kind of fault handled.
+ */
+export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): FaultKind {
+  const vma = mm.findVma(va);
+  if (vma === null) throw new SegvError(`no mapping at 0x${va.toString(16)}`, cpu.id, va, write);
+  if (write ? !(vma.flags & VM_WRITE) : !(vma.flags & VM_READ)) {
+    throw new SegvError(`${write ? 'write' : 'read'} not permitted by ${vma}`, cpu.id, va, write);
+  }
+  const ps = mm.pageSize;
+  const vpn = Math.floor(va / ps);
+  const address = vpn * ps;
+  // Faults take the page-table lock; a walker suspended at a step point holds it.
+  if (mm.pageTable.isLocked(vpn)) throw new AccessBlockedError('ptl', cpu.id, va, write, null);
+  const vmf: VmFault = { vma, address, pgoff: vma.pgoffAt(address), write, cpu: cpu.id, retryUntil: null };
+  const pte = mm.readPte(vpn);
+  const shared = (vma.flags & VM_SHARED) !== 0;
+
+  let kind: FaultKind;
+  if (!(pte & PTE_PRESENT)) {
+    if (write && !shared) {
+      copyOnWrite(cpu, vma, vpn, vmf, pte);
+      kind = 'cow';
+    } else {
+      check(vma.ops.fault(vmf), vmf, 'fault');
+      kind = 'missing';
+    }
+  } else if (write && !(pte & PTE_WRITE)) {
+    if (!shared) {
+      copyOnWrite(cpu, vma, vpn, vmf, pte);
+      kind = 'cow';
+    } else {
+      if (vma.ops.pfnMkwrite) check(vma.ops.pfnMkwrite(vmf), vmf, 'mkwrite');
+      // finish_mkwrite_fault: give up if the PTE changed meanwhile (the access retries).
+      if (mm.readPte(vpn) === pte) mm.writePte(vpn, pte | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
+      kind = 'wp';
+    }
+  } else if (write && !(pte & PTE_DIRTY) && !cpu.machine.arch.hardwareDirty) {
+    // No hardware dirty bit: a writable clean page traps so software can mark it.
+    mm.writePte(vpn, pte | PTE_DIRTY | PTE_YOUNG);
+    kind = 'dirty';
+  } else {
+    kind = 'spurious';
+  }
+  // The faulting CPU never keeps the entry that made it fault.
+  cpu.tlb.flushPage(mm.id, vpn);
+  cpu.countFault(kind, mm, va);
+  return kind;
+
+  function check(result: number, f: VmFault, reason: 'fault' | 'mkwrite'): void {
+    if (result === VM_FAULT_OK) return;
+    if (result === VM_FAULT_RETRY) throw new AccessBlockedError(reason, cpu.id, va, write, f.retryUntil);
+    throw new BusError(`${reason} handler of ${vma} refused pgoff ${f.pgoff}`, cpu.id, va, write);
+  }
+}
+
+/** Private mapping: give the process its own copy of the page, writable and dirty. */
+function copyOnWrite(cpu: Cpu, vma: Vma, vpn: number, vmf: VmFault, pte: number): void {
+  const machine = cpu.machine;
+  const srcPfn = pte & PTE_PRESENT ? ptePfn(pte) : vma.mapping.pfnAt(vmf.pgoff);
+  if (srcPfn < 0) throw new BusError(`${vma} has no page at pgoff ${vmf.pgoff}`, cpu.id, vmf.address, true);
+  const pfn = machine.phys.allocFrame();
+  machine.phys.frame(pfn).set(machine.phys.frame(srcPfn));
+  if (pte & PTE_PRESENT && !(pte & PTE_SPECIAL)) machine.phys.freeFrame(ptePfn(pte));
+  // Anonymous (no PTE_SPECIAL): freed when zapped.
+  vma.mm.writePte(vpn, mkPte(pfn, PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG));
+  if (pte & PTE_PRESENT) machine.flushTlbPage(vma.mm, vmf.address, cpu.id);
+}

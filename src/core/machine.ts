@@ -1,0 +1,178 @@
+import { type ArchModel, swDirty, x86 } from './arch.js';
+import { Cpu } from './cpu.js';
+import { InvalidArgumentError, requireInteger } from './errors.js';
+import { deviceFileOps, type VmOperations } from './fault.js';
+import { Mapping } from './mapping.js';
+import { Mm } from './mm.js';
+import { PhysicalMemory } from './phys.js';
+import type { StepHook, StepKind, TraceSink } from './step.js';
+
+export interface MachineOptions {
+  /** Bytes per page, a power of two (default 4096). */
+  pageSize?: number;
+  /** Physical memory in bytes (default 64 MiB); rounded down to whole pages. */
+  memoryBytes?: number;
+  /** Number of CPUs (default 2, at most 64). */
+  cpus?: number;
+  /** TLB entries per CPU (default 64) and associativity (default 4); entries / ways must be a power of two. */
+  tlbEntries?: number;
+  tlbWays?: number;
+  /** 'x86' (default) or 'sw-dirty', or a custom ArchModel. */
+  arch?: 'x86' | 'sw-dirty' | ArchModel;
+  /**
+   * Range flushes of more pages than this flush the whole mm on each CPU
+   * (x86's tlb_single_page_flush_ceiling, default 33).
+   */
+  tlbFlushCeiling?: number;
+  /**
+   * Kernel-faithful walk_page_mapping: a VMA that test_walk skips ends the
+   * whole walk (kernel-semantics §2.2, §6.A6). Default false: skip it and go
+   * on, because the faithful behaviour silently leaves later shared mappings
+   * unprotected and uncleaned.
+   */
+  walkStopsAtSkippedVma?: boolean;
+  /**
+   * Flush the whole notifier range when another deferred flush is pending on
+   * the mm (mm_tlb_flush_nested, §1.4). Default true; false reproduces the
+   * bug that rule fixed.
+   */
+  nestedFlushRule?: boolean;
+}
+
+export interface MachineConfig {
+  readonly pageSize: number;
+  readonly memoryBytes: number;
+  readonly cpus: number;
+  readonly tlbEntries: number;
+  readonly tlbWays: number;
+  readonly tlbFlushCeiling: number;
+  readonly walkStopsAtSkippedVma: boolean;
+  readonly nestedFlushRule: boolean;
+}
+
+export interface MachineCounters {
+  /** flush_tlb_range / page / mm calls. */
+  tlbFlushes: number;
+  /** Shootdown IPIs sent (one per remote CPU per flush). */
+  ipis: number;
+  /** Huge PMD/PUD entries the dirty helpers skipped. */
+  hugeEntriesSkipped: number;
+}
+
+/**
+ * The simulated machine: physical memory, CPUs, address spaces, the TLB
+ * maintenance operations that span CPUs, and the step hook / trace sink that
+ * make interleavings controllable and observable. No I/O.
+ */
+export class Machine {
+  readonly config: MachineConfig;
+  readonly arch: ArchModel;
+  readonly phys: PhysicalMemory;
+  readonly cpus: Cpu[] = [];
+  readonly mms: Mm[] = [];
+  readonly counters: MachineCounters = { tlbFlushes: 0, ipis: 0, hugeEntriesSkipped: 0 };
+  /** Interleaving hook (see step.ts); null costs nothing. */
+  stepHook: StepHook | null = null;
+  /** Event sink for traces; null costs nothing. */
+  trace: TraceSink | null = null;
+
+  constructor(opts: MachineOptions = {}) {
+    const pageSize = opts.pageSize ?? 4096;
+    const memoryBytes = opts.memoryBytes ?? 64 << 20;
+    const cpus = opts.cpus ?? 2;
+    requireInteger('cpus', cpus, 1, 64);
+    requireInteger('memoryBytes', memoryBytes, 1);
+    this.config = {
+      pageSize,
+      memoryBytes,
+      cpus,
+      tlbEntries: opts.tlbEntries ?? 64,
+      tlbWays: opts.tlbWays ?? 4,
+      tlbFlushCeiling: opts.tlbFlushCeiling ?? 33,
+      walkStopsAtSkippedVma: opts.walkStopsAtSkippedVma ?? false,
+      nestedFlushRule: opts.nestedFlushRule ?? true,
+    };
+    requireInteger('tlbFlushCeiling', this.config.tlbFlushCeiling, 0);
+    const arch = opts.arch ?? 'x86';
+    if (typeof arch === 'string' && arch !== 'x86' && arch !== 'sw-dirty') {
+      throw new InvalidArgumentError(`unknown arch '${arch}' (x86, sw-dirty)`);
+    }
+    this.arch = arch === 'x86' ? x86 : arch === 'sw-dirty' ? swDirty : arch;
+    this.phys = new PhysicalMemory(pageSize, Math.floor(memoryBytes / pageSize));
+    for (let i = 0; i < cpus; i++) this.cpus.push(new Cpu(this, i, this.config.tlbEntries, this.config.tlbWays));
+  }
+
+  get pageSize(): number {
+    return this.config.pageSize;
+  }
+
+  createMm(): Mm {
+    const mm = new Mm(this);
+    this.mms.push(mm);
+    return mm;
+  }
+
+  /** A page-offset space of nrPages, backed by fresh frames unless populate is false. */
+  createMapping(nrPages: number, opts: { ops?: VmOperations; name?: string; populate?: boolean } = {}): Mapping {
+    const m = new Mapping(this, nrPages, opts.ops ?? deviceFileOps(), opts.name);
+    if (opts.populate ?? true) m.populate();
+    return m;
+  }
+
+  /** Offer an interleaving point to the hook. */
+  step(kind: StepKind, actor: number, mm: Mm, vpn: number): void {
+    const h = this.stepHook;
+    if (h !== null) h(kind, actor, mm, vpn);
+  }
+
+  /**
+   * flush_tlb_range: every CPU in the mm's cpumask drops its entries of
+   * [start, end). The initiator (a CPU id, or -1 for none) flushes locally;
+   * every other CPU in the mask gets an IPI.
+   */
+  flushTlbRange(mm: Mm, start: number, end: number, initiator = -1): void {
+    const ps = this.config.pageSize;
+    const sv = Math.floor(start / ps);
+    const ev = Math.ceil(end / ps);
+    const whole = ev - sv > this.config.tlbFlushCeiling;
+    this.shootdown(mm, start, end, initiator, (cpu) => (whole ? cpu.tlb.flushMm(mm.id) : cpu.tlb.flushRange(mm.id, sv, ev)));
+  }
+
+  flushTlbPage(mm: Mm, va: number, initiator = -1): void {
+    const ps = this.config.pageSize;
+    const vpn = Math.floor(va / ps);
+    this.shootdown(mm, vpn * ps, (vpn + 1) * ps, initiator, (cpu) => cpu.tlb.flushPage(mm.id, vpn));
+  }
+
+  flushTlbMm(mm: Mm, initiator = -1): void {
+    this.shootdown(mm, 0, Infinity, initiator, (cpu) => cpu.tlb.flushMm(mm.id));
+  }
+
+  /** flush_cache_range: a no-op unless the arch has virtually indexed caches. */
+  flushCacheRange(mm: Mm, start: number, end: number): void {
+    this.arch.flushCacheRange(this, mm, start, end);
+    this.trace?.({ type: 'cache-flush', mm: mm.id, start, end });
+  }
+
+  flushCachePage(mm: Mm, va: number): void {
+    this.arch.flushCachePage(this, mm, va);
+  }
+
+  private shootdown(mm: Mm, start: number, end: number, initiator: number, flush: (cpu: Cpu) => number): void {
+    this.counters.tlbFlushes++;
+    const targets: number[] | null = this.trace === null ? null : [];
+    let dropped = 0;
+    for (const cpu of this.cpus) {
+      if (mm.cpuMask[cpu.id] === 0) continue;
+      const n = flush(cpu);
+      cpu.counters.tlbEntriesDropped += n;
+      dropped += n;
+      if (cpu.id !== initiator) {
+        cpu.counters.ipis++;
+        this.counters.ipis++;
+      }
+      targets?.push(cpu.id);
+    }
+    if (targets !== null) this.trace?.({ type: 'tlb-flush', mm: mm.id, start, end, targets, dropped, initiator });
+  }
+}

@@ -1,0 +1,188 @@
+import { OutOfMemoryError, WouldDeadlockError } from './errors.js';
+import { PTE_NONE } from './pte.js';
+
+/** Entries per table at every level (x86-64: PAGE_SIZE / sizeof(pte_t) with 4 KiB pages). */
+export const PTRS_PER_TABLE = 512;
+export const TABLE_SHIFT = 9;
+const TABLE_MASK = PTRS_PER_TABLE - 1;
+/** Pages mapped by one PMD entry (one PTE table). */
+export const PAGES_PER_PMD = PTRS_PER_TABLE;
+/** Pages mapped by one PUD entry. */
+export const PAGES_PER_PUD = PTRS_PER_TABLE * PTRS_PER_TABLE;
+/** Virtual pages one address space can hold: 3 levels of 512 entries. */
+export const MAX_VPN = PTRS_PER_TABLE * PAGES_PER_PUD;
+
+/**
+ * Three-level page table (PUD → PMD → PTE) of one simulated process. Each table
+ * is its own Int32Array of 512 entries, so a reference to a PTE table stays
+ * valid while other tables are allocated (walkers keep one across step points,
+ * during which faults may populate other tables).
+ *
+ * Directory entries hold a 1-based table number (0 = empty). A huge leaf at
+ * PMD or PUD level lives in the parallel *Leaf array; its directory slot is 0.
+ * Walking a range therefore costs per populated table, not per address.
+ */
+export class PageTable {
+  readonly pud = new Int32Array(PTRS_PER_TABLE);
+  readonly pudLeaf = new Int32Array(PTRS_PER_TABLE);
+  /** PMD tables by number - 1. */
+  readonly pmdTables: Int32Array[] = [];
+  readonly pmdLeaves: Int32Array[] = [];
+  /** PTE tables by number - 1; a freed slot keeps an empty table for reuse. */
+  readonly pteTables: Int32Array[] = [];
+  /** Populated entries per PTE table (index = number - 1), to free empty tables. */
+  private pteCounts: number[] = [];
+  private freePte: number[] = [];
+  /** Page-table lock per PTE table (index = number - 1): holder id + 1, or 0. */
+  private ptl: number[] = [];
+
+  constructor(private readonly maxTables = 1 << 22) {}
+
+  /** Number of populated PTE tables. */
+  get pteTableCount(): number {
+    return this.pteTables.length - this.freePte.length;
+  }
+
+  /** The PTE table covering vpn, or null when none is populated. */
+  pteTableOf(vpn: number): Int32Array | null {
+    const n = this.pteTableNumber(vpn);
+    return n === 0 ? null : this.pteTables[n - 1]!;
+  }
+
+  /** 1-based number of the PTE table covering vpn, or 0. */
+  pteTableNumber(vpn: number): number {
+    const p = this.pud[vpn >>> (2 * TABLE_SHIFT)]!;
+    if (p === 0) return 0;
+    return this.pmdTables[p - 1]![(vpn >>> TABLE_SHIFT) & TABLE_MASK]!;
+  }
+
+  /** The PTE at vpn, or PTE_NONE. */
+  get(vpn: number): number {
+    const t = this.pteTableOf(vpn);
+    return t === null ? PTE_NONE : t[vpn & TABLE_MASK]!;
+  }
+
+  /**
+   * Store a PTE, allocating tables on the way. Storing PTE_NONE into an absent
+   * table is a no-op. Keeps the per-table population count.
+   */
+  set(vpn: number, pte: number): void {
+    let n = this.pteTableNumber(vpn);
+    if (n === 0) {
+      if (pte === PTE_NONE) return;
+      n = this.allocPteTable(vpn);
+    }
+    const t = this.pteTables[n - 1]!;
+    const i = vpn & TABLE_MASK;
+    const old = t[i]!;
+    if ((old === PTE_NONE) !== (pte === PTE_NONE)) this.pteCounts[n - 1]! += pte === PTE_NONE ? -1 : 1;
+    t[i] = pte;
+  }
+
+  /** Huge leaf covering vpn at PMD level, or PTE_NONE. */
+  pmdLeafOf(vpn: number): number {
+    const p = this.pud[vpn >>> (2 * TABLE_SHIFT)]!;
+    if (p === 0) return PTE_NONE;
+    return this.pmdLeaves[p - 1]![(vpn >>> TABLE_SHIFT) & TABLE_MASK]!;
+  }
+
+  /** Install or clear a huge PMD leaf; the PMD slot must not hold a PTE table. */
+  setPmdLeaf(vpn: number, leaf: number): void {
+    const pmd = this.pmdTableFor(vpn);
+    const j = (vpn >>> TABLE_SHIFT) & TABLE_MASK;
+    if (this.pmdTables[pmd - 1]![j] !== 0) throw new OutOfMemoryError('PMD slot already holds a PTE table');
+    this.pmdLeaves[pmd - 1]![j] = leaf;
+  }
+
+  pudLeafOf(vpn: number): number {
+    return this.pudLeaf[vpn >>> (2 * TABLE_SHIFT)]!;
+  }
+
+  setPudLeaf(vpn: number, leaf: number): void {
+    const i = vpn >>> (2 * TABLE_SHIFT);
+    if (this.pud[i] !== 0) throw new OutOfMemoryError('PUD slot already holds a PMD table');
+    this.pudLeaf[i] = leaf;
+  }
+
+  /** Release PTE tables in [startVpn, endVpn) that hold no entry any more. */
+  freeEmptyTables(startVpn: number, endVpn: number): void {
+    for (let v = startVpn - (startVpn & TABLE_MASK); v < endVpn; v += PTRS_PER_TABLE) {
+      const p = this.pud[v >>> (2 * TABLE_SHIFT)]!;
+      if (p === 0) continue;
+      const pmd = this.pmdTables[p - 1]!;
+      const j = (v >>> TABLE_SHIFT) & TABLE_MASK;
+      const n = pmd[j]!;
+      if (n !== 0 && this.pteCounts[n - 1] === 0 && this.ptl[n - 1] === 0) {
+        pmd[j] = 0;
+        this.freePte.push(n);
+      }
+    }
+  }
+
+  /** Take the lock of PTE table n for holder h (>= 0). */
+  lockTable(n: number, holder: number): void {
+    if (this.ptl[n - 1] !== 0) {
+      throw new WouldDeadlockError(`page-table lock of table ${n} is held by walker ${this.ptl[n - 1]! - 1}`);
+    }
+    this.ptl[n - 1] = holder + 1;
+  }
+
+  unlockTable(n: number): void {
+    this.ptl[n - 1] = 0;
+  }
+
+  /** True when the PTE table covering vpn is locked by a walker. */
+  isLocked(vpn: number): boolean {
+    const n = this.pteTableNumber(vpn);
+    return n !== 0 && this.ptl[n - 1] !== 0;
+  }
+
+  /** Visit every populated PTE table overlapping [startVpn, endVpn). */
+  forEachPteTable(startVpn: number, endVpn: number, fn: (table: Int32Array, number: number, baseVpn: number) => void): void {
+    let v = startVpn;
+    while (v < endVpn) {
+      const i = v >>> (2 * TABLE_SHIFT);
+      const p = this.pud[i]!;
+      if (p === 0) {
+        v = (i + 1) * PAGES_PER_PUD;
+        continue;
+      }
+      const pmd = this.pmdTables[p - 1]!;
+      const n = pmd[(v >>> TABLE_SHIFT) & TABLE_MASK]!;
+      const base = v - (v & TABLE_MASK);
+      if (n !== 0) fn(this.pteTables[n - 1]!, n, base);
+      v = base + PTRS_PER_TABLE;
+    }
+  }
+
+  private pmdTableFor(vpn: number): number {
+    const i = vpn >>> (2 * TABLE_SHIFT);
+    let p = this.pud[i]!;
+    if (p === 0) {
+      if (this.pudLeaf[i] !== PTE_NONE) throw new OutOfMemoryError('PUD slot holds a huge leaf');
+      this.pmdTables.push(new Int32Array(PTRS_PER_TABLE));
+      this.pmdLeaves.push(new Int32Array(PTRS_PER_TABLE));
+      p = this.pmdTables.length;
+      this.pud[i] = p;
+    }
+    return p;
+  }
+
+  private allocPteTable(vpn: number): number {
+    const pmd = this.pmdTableFor(vpn);
+    const j = (vpn >>> TABLE_SHIFT) & TABLE_MASK;
+    if (this.pmdLeaves[pmd - 1]![j] !== PTE_NONE) throw new OutOfMemoryError('PMD slot holds a huge leaf');
+    let n: number;
+    if (this.freePte.length > 0) {
+      n = this.freePte.pop()!;
+    } else {
+      if (this.pteTables.length >= this.maxTables) throw new OutOfMemoryError('page-table pool exhausted');
+      this.pteTables.push(new Int32Array(PTRS_PER_TABLE));
+      this.pteCounts.push(0);
+      this.ptl.push(0);
+      n = this.pteTables.length;
+    }
+    this.pmdTables[pmd - 1]![j] = n;
+    return n;
+  }
+}

@@ -1,0 +1,132 @@
+import { InvalidArgumentError } from './errors.js';
+import type { Mapping } from './mapping.js';
+import type { Mm } from './mm.js';
+import { PAGES_PER_PMD, PAGES_PER_PUD, PTRS_PER_TABLE } from './pagetable.js';
+import { PTE_NONE } from './pte.js';
+import type { Vma } from './vma.js';
+
+/** test_walk return value meaning "do not walk this VMA". */
+export const WALK_SKIP = 1;
+
+/** Per-walk state handed to every callback (struct mm_walk). */
+export interface MmWalk<P> {
+  vma: Vma;
+  mm: Mm;
+  readonly private: P;
+}
+
+/**
+ * Callbacks of a page walk (struct mm_walk_ops). Addresses are VAs of the
+ * VMA being walked; PTEs are given as (table, index, vpn) so a callback can
+ * read and store the entry in place while the walker holds the table's lock.
+ */
+export interface WalkOps<P> {
+  /** 0: walk the VMA; WALK_SKIP: skip it; negative: abort the walk with that value. */
+  testWalk?(vma: Vma, walk: MmWalk<P>): number;
+  /** Before the VMA's page tables, with the clipped VA range; non-zero aborts without postVma. */
+  preVma?(start: number, end: number, walk: MmWalk<P>): number;
+  /** A huge PMD/PUD leaf overlapping the range. The walker never splits or descends into it. */
+  hugeEntry?(leaf: number, vpn: number, pages: number, walk: MmWalk<P>): void;
+  /** Every PTE slot (present or not) of a populated PTE table in range; non-zero stops the walk. */
+  pteEntry?(table: Int32Array, index: number, vpn: number, walk: MmWalk<P>): number;
+  /** After the VMA's page tables, unconditionally once preVma succeeded. */
+  postVma?(walk: MmWalk<P>): void;
+}
+
+export interface WalkOptions {
+  /** Kernel-faithful: a VMA skipped by testWalk ends the whole walk (see MachineOptions). */
+  stopAtSkippedVma: boolean;
+}
+
+let nextWalker = 0;
+
+/**
+ * walk_page_mapping: walk the PTEs of every VMA (of any process) that maps
+ * part of pgoffs [firstIndex, firstIndex + nr) of `mapping`, in i_mmap order.
+ * Each VMA's window is clipped to the pgoff range. Returns 0, or the first
+ * non-zero value a callback returned (negative testWalk, preVma, pteEntry).
+ */
+export function walkPageMapping<P>(
+  mapping: Mapping,
+  firstIndex: number,
+  nr: number,
+  ops: WalkOps<P>,
+  priv: P,
+  opts: WalkOptions = { stopAtSkippedVma: mapping.machine.config.walkStopsAtSkippedVma },
+): number {
+  if (!Number.isInteger(firstIndex) || !Number.isInteger(nr) || firstIndex < 0 || nr < 1) {
+    throw new InvalidArgumentError(`page walk range ${firstIndex}+${nr} is empty or negative`);
+  }
+  const walker = nextWalker++;
+  const last = firstIndex + nr;
+  for (const vma of mapping.vmasIntersecting(firstIndex, nr)) {
+    const cba = Math.max(firstIndex, vma.pgoff);
+    const cea = Math.min(last, vma.pgoffEnd);
+    if (cba >= cea) continue;
+    const walk: MmWalk<P> = { vma, mm: vma.mm, private: priv };
+    const t = ops.testWalk ? ops.testWalk(vma, walk) : 0;
+    if (t > 0) {
+      if (opts.stopAtSkippedVma) break;
+      continue;
+    }
+    if (t < 0) return t;
+    const start = vma.addressOf(cba);
+    const end = vma.addressOf(cea);
+    if (ops.preVma) {
+      const e = ops.preVma(start, end, walk);
+      if (e !== 0) return e;
+    }
+    const r = walkRange(vma.mm, start / vma.mm.pageSize, end / vma.mm.pageSize, ops, walk, walker);
+    ops.postVma?.(walk);
+    if (r !== 0) return r;
+  }
+  return 0;
+}
+
+/** Walk [sv, ev) of one mm: huge leaves go to hugeEntry, PTE tables are locked one at a time. */
+function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmWalk<P>, walker: number): number {
+  const pt = mm.pageTable;
+  const pteEntry = ops.pteEntry;
+  let v = sv;
+  while (v < ev) {
+    const pudIdx = Math.floor(v / PAGES_PER_PUD);
+    const pudNext = (pudIdx + 1) * PAGES_PER_PUD;
+    const pudLeaf = pt.pudLeaf[pudIdx]!;
+    if (pudLeaf !== PTE_NONE) {
+      ops.hugeEntry?.(pudLeaf, pudIdx * PAGES_PER_PUD, PAGES_PER_PUD, walk);
+      v = pudNext;
+      continue;
+    }
+    const p = pt.pud[pudIdx]!;
+    if (p === 0) {
+      v = pudNext;
+      continue;
+    }
+    const pmd = pt.pmdTables[p - 1]!;
+    const leaves = pt.pmdLeaves[p - 1]!;
+    const stop = Math.min(ev, pudNext);
+    while (v < stop) {
+      const j = Math.floor(v / PAGES_PER_PMD) % PTRS_PER_TABLE;
+      const base = v - (v % PAGES_PER_PMD);
+      const next = base + PAGES_PER_PMD;
+      if (leaves[j] !== PTE_NONE) {
+        ops.hugeEntry?.(leaves[j]!, base, PAGES_PER_PMD, walk);
+      } else if (pmd[j] !== 0 && pteEntry) {
+        const n = pmd[j]!;
+        const table = pt.pteTables[n - 1]!;
+        const to = Math.min(stop, next) - base;
+        pt.lockTable(n, walker);
+        try {
+          for (let i = v - base; i < to; i++) {
+            const r = pteEntry(table, i, base + i, walk);
+            if (r !== 0) return r;
+          }
+        } finally {
+          pt.unlockTable(n);
+        }
+      }
+      v = next;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,45 @@
+import type { Mm } from './mm.js';
+
+/**
+ * Interleaving points. At each of these the running code calls the machine's
+ * step hook (when one is installed), and the hook may run other CPUs'
+ * accesses, or other helpers, right there. With no hook installed a step costs
+ * one null check, and steps sit only on slow paths (never on a TLB hit).
+ */
+export const Step = {
+  /** A CPU has just inserted a TLB entry after a page walk. */
+  TlbFill: 0,
+  /** A CPU is about to set D in an in-memory PTE through a writable clean entry (the locked RMW re-checks the PTE). */
+  DirtyBitSet: 1,
+  /** A helper has read-and-cleared a PTE (ptep_modify_prot_start); the slot is non-present; the PTE lock is held. */
+  PteCleared: 2,
+  /** A helper has stored the new PTE value; the PTE lock is still held. */
+  PteCommitted: 3,
+  /** A helper has finished a VMA's page tables and released their locks; its deferred TLB flush is not issued yet. */
+  BeforeVmaFlush: 4,
+  /** A helper has issued the VMA's TLB flush (or decided none is needed). */
+  AfterVmaFlush: 5,
+} as const;
+
+export type StepKind = (typeof Step)[keyof typeof Step];
+
+export const STEP_NAMES: readonly string[] = Object.keys(Step);
+
+/** Actor id used by helpers and other kernel code not running on a simulated CPU. */
+export const KERNEL_ACTOR = -1;
+
+/**
+ * Called at every step point. `actor` is the CPU id, or KERNEL_ACTOR for a
+ * helper; `vpn` the virtual page concerned (-1 when none).
+ */
+export type StepHook = (kind: StepKind, actor: number, mm: Mm, vpn: number) => void;
+
+/** Events a trace sink receives (for counterexamples, pictures, tests of flush windows). */
+export type TraceEvent =
+  | { type: 'tlb-flush'; mm: number; start: number; end: number; targets: number[]; dropped: number; initiator: number }
+  | { type: 'fault'; cpu: number; mm: number; address: number; kind: FaultKind }
+  | { type: 'cache-flush'; mm: number; start: number; end: number };
+
+export type FaultKind = 'missing' | 'wp' | 'cow' | 'dirty' | 'spurious';
+
+export type TraceSink = (event: TraceEvent) => void;

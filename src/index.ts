@@ -1,0 +1,5 @@
+/**
+ * vgpu-dirty: the simulated memory-management core (no I/O), the driver layer
+ * and their public types. See README.md and docs/architecture.md.
+ */
+export * from './core/index.js';
