@@ -1,0 +1,148 @@
+// `vgpu-dirty device`: runs the fake device until SIGINT/SIGTERM.
+// stdout carries exactly one line, "listening on ws://HOST:PORT", once the device listens;
+// everything else goes to stderr. Exit codes: 0 clean shutdown, 1 cannot listen, 2 bad args.
+import { parseArgs } from 'node:util';
+import { parseSize, resolveOptions, startDevice, type DeviceOptions } from '../../device/index.js';
+
+const USAGE = `usage: vgpu-dirty device [options]
+
+Runs the fake vmwgfx-style device (WebSocket, MessagePack; see docs/protocol.md).
+
+  --host H                 interface to listen on (default 127.0.0.1)
+  --port P                 TCP port, 0 = ephemeral (default 0)
+  --token T                require this token in hello
+  --control                accept role 'control' connections (cross-session gpuWrite)
+  --page-size N            digest page size in bytes (default 4096)
+  --max-bos N              BOs alive at once (default 4096)
+  --max-bo-size N          bytes of one BO (default 256m)
+  --max-total-bytes N      bytes of all BOs (default 1g)
+  --max-surfaces N         surfaces alive at once (default 4096)
+  --max-message-size N     bytes of one WebSocket message (default 16m)
+  --max-ranges N           ranges, boxes or digest pages per message (default 16384)
+  --bandwidth N            emulated DMA bytes per second, 0 = unlimited (default 0)
+  --fence-latency MS       extra delay before a fence is signalled (default 0)
+  --high-water-mark N      backlog bytes before reading pauses (default 8m)
+  --hello-timeout MS       close connections silent for this long before hello (default 10000)
+  --log FILE               record every received frame to FILE (VGPULOG1 format)
+  --fail-nth N             fault: the Nth command fails with code 'injected'
+  --drop-after N           fault: cut the connection that receives the Nth message
+  --fence-delay MS         fault: every fence is signalled MS later
+  --quiet                  no log lines on stderr
+  -h, --help               show this help
+
+Sizes take an optional k, m or g suffix (binary multiples).
+`;
+
+const SPEC = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  token: { type: 'string' },
+  control: { type: 'boolean' },
+  'page-size': { type: 'string' },
+  'max-bos': { type: 'string' },
+  'max-bo-size': { type: 'string' },
+  'max-total-bytes': { type: 'string' },
+  'max-surfaces': { type: 'string' },
+  'max-message-size': { type: 'string' },
+  'max-ranges': { type: 'string' },
+  bandwidth: { type: 'string' },
+  'fence-latency': { type: 'string' },
+  'high-water-mark': { type: 'string' },
+  'hello-timeout': { type: 'string' },
+  log: { type: 'string' },
+  'fail-nth': { type: 'string' },
+  'drop-after': { type: 'string' },
+  'fence-delay': { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>['values'];
+
+class UsageError extends Error {}
+
+export async function deviceCommand(argv: string[]): Promise<number> {
+  let values: Values;
+  let options: DeviceOptions;
+  try {
+    values = parseArgs({ args: argv, options: SPEC, strict: true, allowPositionals: false }).values;
+    if (values.help === true) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    options = toOptions(values);
+    resolveOptions(options); // reports bad values as usage errors before anything starts
+  } catch (e) {
+    process.stderr.write(`vgpu-dirty device: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write('run "vgpu-dirty device --help" for usage\n');
+    return 2;
+  }
+
+  let device;
+  try {
+    device = await startDevice(options);
+  } catch (e) {
+    process.stderr.write(`vgpu-dirty device: cannot listen: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+  const count = (name: 'fail-nth' | 'drop-after'): number | undefined =>
+    values[name] === undefined ? undefined : number(name, values[name]);
+  const failNth = count('fail-nth');
+  const dropAfter = count('drop-after');
+  if (failNth !== undefined) device.faults.failNth(failNth);
+  if (dropAfter !== undefined) device.faults.dropAfter(dropAfter);
+  if (values['fence-delay'] !== undefined) device.faults.delayFences(number('fence-delay', values['fence-delay']));
+
+  process.stdout.write(`listening on ${device.url}\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(sig);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  options.log?.(`${signal}: shutting down`);
+  await device.close();
+  return 0;
+}
+
+function toOptions(v: Values): DeviceOptions {
+  const opt = (name: keyof Values & string): number | undefined => {
+    const text = v[name];
+    return typeof text === 'string' ? number(name, text) : undefined;
+  };
+  const limits = {
+    maxBos: opt('max-bos'),
+    maxBoSize: opt('max-bo-size'),
+    maxTotalBytes: opt('max-total-bytes'),
+    maxSurfaces: opt('max-surfaces'),
+    maxMessageSize: opt('max-message-size'),
+    maxRanges: opt('max-ranges'),
+  };
+  // Validate the fault counts now, so a bad value is a usage error (exit 2).
+  opt('fail-nth');
+  opt('drop-after');
+  opt('fence-delay');
+  return {
+    host: v.host,
+    port: opt('port'),
+    token: v.token,
+    control: v.control,
+    pageSize: opt('page-size'),
+    bandwidth: opt('bandwidth'),
+    fenceLatency: opt('fence-latency'),
+    highWaterMark: opt('high-water-mark'),
+    helloTimeout: opt('hello-timeout'),
+    logFile: v.log,
+    limits: Object.fromEntries(Object.entries(limits).filter(([, n]) => n !== undefined)),
+    log: v.quiet === true ? undefined : (line) => process.stderr.write(`[device] ${line}\n`),
+  };
+}
+
+function number(name: string, text: string): number {
+  const n = parseSize(text);
+  if (Number.isNaN(n)) throw new UsageError(`--${name}: expected a number (optionally with k, m or g), got '${text}'`);
+  return n;
+}
