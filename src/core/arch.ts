@@ -9,6 +9,8 @@ export interface ArchModel {
   readonly name: string;
   /** The MMU sets D in the PTE on the first write through a writable entry (x86). */
   readonly hardwareDirty: boolean;
+  /** Lines of the per-CPU virtually indexed data cache; 0 = physically indexed (coherent, no flush needed). */
+  readonly dataCacheLines: number;
   /** Write back (and drop) CPU cache lines of [start, end) of mm to memory. */
   flushCacheRange(machine: Machine, mm: Mm, start: number, end: number): void;
   /** Same for one page. */
@@ -21,6 +23,7 @@ const noCacheFlush = (): void => {};
 export const x86: ArchModel = {
   name: 'x86',
   hardwareDirty: true,
+  dataCacheLines: 0,
   flushCacheRange: noCacheFlush,
   flushCachePage: noCacheFlush,
 };
@@ -29,6 +32,7 @@ export const x86: ArchModel = {
 export const swDirty: ArchModel = {
   name: 'sw-dirty',
   hardwareDirty: false,
+  dataCacheLines: 0,
   flushCacheRange: noCacheFlush,
   flushCachePage: noCacheFlush,
 };

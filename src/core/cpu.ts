@@ -45,8 +45,9 @@ export class Cpu {
     ipis: 0, tlbEntriesDropped: 0,
   };
   private readonly pageSize: number;
-  private readonly bytes: Uint8Array;
-  private readonly view: DataView;
+  /** What accesses read and write: physical memory, or a cache's line storage (see VivtCpu). */
+  private bytes: Uint8Array;
+  private view: DataView;
   private readonly scratch = new Uint8Array(8);
   private readonly scratchView = new DataView(this.scratch.buffer);
 
@@ -55,6 +56,12 @@ export class Cpu {
     this.pageSize = machine.phys.pageSize;
     this.bytes = machine.phys.bytes;
     this.view = machine.phys.view;
+  }
+
+  /** @internal Redirect data accesses to other storage (frame offsets then index into it). */
+  protected useStorage(bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   // ---- typed accessors (little endian) -------------------------------------------------

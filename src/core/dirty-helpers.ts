@@ -19,9 +19,9 @@ import { VM_HUGETLB, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
  * helper has recorded the page by then, which is why guarantees (a) and (b)
  * hold as long as the recorded pages are consumed only after the call returns.
  *
- * Strict variant (the page_mkclean order): per PTE, flush the cache page,
- * clear the PTE and flush its TLB entry on every CPU, then store the new value,
- * so no stale entry survives the change. It costs one shootdown per PTE.
+ * Strict variant (the page_mkclean rule): per PTE, clear it, flush its TLB
+ * entry on every CPU and flush the cache page, then store the new value, so no
+ * stale entry or cache line survives the change. One shootdown per PTE.
  */
 
 export interface HelperOptions {
@@ -146,9 +146,11 @@ function modifyPte(table: Int32Array, index: number, vpn: number, clearBits: num
   const old = table[index]!;
   table[index] = 0;
   if (w.strict) {
+    // TLB first: once no CPU can write through the old translation, the cache
+    // flush captures the page's final data.
     const va = vpn * mm.pageSize;
-    machine.flushCachePage(mm, va);
     machine.flushTlbPage(mm, va, w.initiator);
+    machine.flushCachePage(mm, va);
     if (w.stats) w.stats.tlbFlushes++;
   } else {
     if (vpn < w.flushStart) w.flushStart = vpn;

@@ -14,4 +14,5 @@ export * from './phys.js';
 export * from './pte.js';
 export * from './step.js';
 export * from './tlb.js';
+export * from './vivt.js';
 export * from './vma.js';

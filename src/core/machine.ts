@@ -1,5 +1,6 @@
 import { type ArchModel, swDirty, x86 } from './arch.js';
 import { Cpu } from './cpu.js';
+import { VivtCpu, vivtArch } from './vivt.js';
 import { InvalidArgumentError, requireInteger } from './errors.js';
 import { deviceFileOps, type VmOperations } from './fault.js';
 import { Mapping } from './mapping.js';
@@ -17,8 +18,8 @@ export interface MachineOptions {
   /** TLB entries per CPU (default 64) and associativity (default 4); entries / ways must be a power of two. */
   tlbEntries?: number;
   tlbWays?: number;
-  /** 'x86' (default) or 'sw-dirty', or a custom ArchModel. */
-  arch?: 'x86' | 'sw-dirty' | ArchModel;
+  /** 'x86' (default), 'sw-dirty', 'vivt' (4 cache lines per CPU), or a custom ArchModel. */
+  arch?: ArchName | ArchModel;
   /**
    * Range flushes of more pages than this flush the whole mm on each CPU
    * (x86's tlb_single_page_flush_ceiling, default 33).
@@ -38,6 +39,9 @@ export interface MachineOptions {
    */
   nestedFlushRule?: boolean;
 }
+
+export type ArchName = 'x86' | 'sw-dirty' | 'vivt';
+export const ARCH_NAMES: readonly ArchName[] = ['x86', 'sw-dirty', 'vivt'];
 
 export interface MachineConfig {
   readonly pageSize: number;
@@ -94,12 +98,16 @@ export class Machine {
     };
     requireInteger('tlbFlushCeiling', this.config.tlbFlushCeiling, 0);
     const arch = opts.arch ?? 'x86';
-    if (typeof arch === 'string' && arch !== 'x86' && arch !== 'sw-dirty') {
-      throw new InvalidArgumentError(`unknown arch '${arch}' (x86, sw-dirty)`);
+    if (typeof arch === 'string' && !ARCH_NAMES.includes(arch)) {
+      throw new InvalidArgumentError(`unknown arch '${arch}' (${ARCH_NAMES.join(', ')})`);
     }
-    this.arch = arch === 'x86' ? x86 : arch === 'sw-dirty' ? swDirty : arch;
+    this.arch = arch === 'x86' ? x86 : arch === 'sw-dirty' ? swDirty : arch === 'vivt' ? vivtArch() : arch;
     this.phys = new PhysicalMemory(pageSize, Math.floor(memoryBytes / pageSize));
-    for (let i = 0; i < cpus; i++) this.cpus.push(new Cpu(this, i, this.config.tlbEntries, this.config.tlbWays));
+    const lines = this.arch.dataCacheLines;
+    for (let i = 0; i < cpus; i++) {
+      const { tlbEntries, tlbWays } = this.config;
+      this.cpus.push(lines > 0 ? new VivtCpu(this, i, tlbEntries, tlbWays, lines) : new Cpu(this, i, tlbEntries, tlbWays));
+    }
   }
 
   get pageSize(): number {

@@ -219,6 +219,7 @@ export class Mm {
   zapRange(start: number, end: number, event: NotifierEvent): void {
     this.checkUnlocked(start, end);
     const range = this.notifyStart(start, end, event);
+    this.machine.flushCacheRange(this, start, end);
     const sv = start / this.pageSize;
     const ev = end / this.pageSize;
     const phys = this.machine.phys;

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Bitmap, BusError, InvalidArgumentError, Machine, PTE_WRITE, VM_FAULT_SIGBUS, cleanRecordSharedMappingRange } from '../../src/index.js';
+import {
+  Bitmap, BusError, InvalidArgumentError, Machine, PTE_WRITE, VM_FAULT_OK, VM_FAULT_SIGBUS, cleanRecordSharedMappingRange, faultAround,
+} from '../../src/index.js';
 import { propertySeed, pteAt } from './fixtures.js';
 
 const PS = 4096;
@@ -54,15 +56,8 @@ test('mprotect read-only write-protects PTEs and TLBs; back to rw the next write
   const machine = new Machine();
   const mkwrites: number[] = [];
   const bo = machine.createMapping(4, {
-    ops: {
-      fault: (vmf) => { for (let i = 0; i < 4 && vmf.address + i * PS < vmf.vma.end; i++) vmf.vma.mm.pageTable; return (void insert(vmf), 0); },
-      pfnMkwrite: (vmf) => (mkwrites.push(vmf.pgoff), 0),
-    },
+    ops: { fault: (vmf) => faultAround(vmf, 4, true), pfnMkwrite: (vmf) => (mkwrites.push(vmf.pgoff), VM_FAULT_OK) },
   });
-  function insert(vmf: { vma: import('../../src/index.js').Vma; address: number; pgoff: number }) {
-    const pte = (bo.pfnAt(vmf.pgoff) << 8) | 1 | 2 | 64;
-    vmf.vma.mm.pageTable.set(vmf.address / PS, pte);
-  }
   const mm = machine.createMm();
   const vma = mm.mmap(bo, { pages: 4 });
   const cpu = machine.cpus[0]!;

@@ -103,6 +103,14 @@ export class TestClient {
     return s;
   }
 
+  /** Skips messages up to the next fence signal. */
+  async waitSignal(): Promise<Signaled> {
+    for (;;) {
+      const m = await this.next();
+      if (m.op === 'signaled') return m;
+    }
+  }
+
   /** Resolves with the close, failing after the timeout. */
   async waitClosed(): Promise<Closed> {
     let t: NodeJS.Timeout | undefined;

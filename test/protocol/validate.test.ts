@@ -13,7 +13,7 @@ function rejects(value: unknown, code: string, text: RegExp, seq?: number): void
 
 describe('validate', () => {
   it('rejects values that are not maps', () => {
-    for (const v of [null, 3, 'hello', [], Buffer.from([1]), new Date(0)]) rejects(v, 'bad_message', /not a map/);
+    for (const v of [null, 3, 'hello', [], Buffer.from([1]), new Date(0), new Set(), new Error('x')]) rejects(v, 'bad_message', /not a map/);
   });
 
   it('rejects a missing or non-string op', () => {
