@@ -3,3 +3,4 @@
  * and their public types. See README.md and docs/architecture.md.
  */
 export * from './core/index.js';
+export * from './driver/index.js';

@@ -1,0 +1,131 @@
+import { Bitmap, InvalidArgumentError, type Machine, type Mapping, OutOfMemoryError, requireInteger } from '../core/index.js';
+import type { BoDirtyTracker } from './dirty-tracker.js';
+import type { Resource } from './resource.js';
+
+/**
+ * A buffer object: `pages` pages at pgoff `offset` of the device's single
+ * address space (its fake mmap offset), backed by its own frames.
+ */
+export class Bo {
+  /** Dirty tracker while any coherent user exists (vbo->dirty). */
+  tracker: BoDirtyTracker | null = null;
+  /** Resources backed by this BO, sorted by byte offset (the BO's res_tree). */
+  readonly resources: Resource[] = [];
+  /** Pages the device changed that guest memory does not have yet (read coherence). */
+  readonly deviceNewer: Bitmap;
+  /** Settles when the readback in flight for this BO lands in guest memory. */
+  readback: Promise<void> | null = null;
+
+  constructor(readonly space: BoSpace, readonly id: number, readonly offset: number, readonly size: number) {
+    this.deviceNewer = new Bitmap(this.pages);
+  }
+
+  get pages(): number {
+    return Math.ceil(this.size / this.space.pageSize);
+  }
+
+  get mapping(): Mapping {
+    return this.space.mapping;
+  }
+
+  /** Copy len bytes at byte offset `from` of the BO into dst at dstOffset (across pages). */
+  copyOut(from: number, dst: Uint8Array, dstOffset: number, len: number): void {
+    this.eachChunk(from, len, (page, off, n, done) => dst.set(page.subarray(off, off + n), dstOffset + done));
+  }
+
+  /** Copy src into the BO at byte offset `to` (used for readback: the device DMA-writes guest memory). */
+  copyIn(to: number, src: Uint8Array): void {
+    this.eachChunk(to, src.length, (page, off, n, done) => page.set(src.subarray(done, done + n), off));
+  }
+
+  /** The bytes of BO page i (no copy). */
+  page(i: number): Uint8Array {
+    return this.mapping.page(this.offset + i)!;
+  }
+
+  attach(res: Resource): void {
+    let i = 0;
+    while (i < this.resources.length && this.resources[i]!.offset <= res.offset) i++;
+    this.resources.splice(i, 0, res);
+  }
+
+  detach(res: Resource): void {
+    const i = this.resources.indexOf(res);
+    if (i >= 0) this.resources.splice(i, 1);
+  }
+
+  private eachChunk(at: number, len: number, fn: (page: Uint8Array, off: number, n: number, done: number) => void): void {
+    if (!Number.isInteger(at) || !Number.isInteger(len) || at < 0 || len < 0 || at + len > this.size) {
+      throw new InvalidArgumentError(`bytes [${at}, ${at + len}) are outside BO ${this.id} of ${this.size} bytes`);
+    }
+    const ps = this.space.pageSize;
+    let done = 0;
+    while (done < len) {
+      const a = at + done;
+      const p = Math.floor(a / ps);
+      const off = a - p * ps;
+      const n = Math.min(ps - off, len - done);
+      fn(this.page(p), off, n, done);
+      done += n;
+    }
+  }
+}
+
+/**
+ * The device's address space (bdev->dev_mapping): one Mapping in which every BO
+ * occupies its own pgoff range, allocated first-fit. Looking up the BO of a
+ * pgoff is a binary search over BOs (once per fault, never per access).
+ */
+export class BoSpace {
+  readonly pageSize: number;
+  private readonly bos: Bo[] = [];
+  private nextId = 1;
+
+  constructor(readonly machine: Machine, readonly mapping: Mapping) {
+    this.pageSize = machine.pageSize;
+  }
+
+  get all(): readonly Bo[] {
+    return this.bos;
+  }
+
+  /** Allocate a BO of `size` bytes with fresh zeroed frames. */
+  create(size: number): Bo {
+    requireInteger('BO size', size, 1);
+    const pages = Math.ceil(size / this.pageSize);
+    let offset = 0;
+    let i = 0;
+    for (; i < this.bos.length; i++) {
+      const b = this.bos[i]!;
+      if (offset + pages <= b.offset) break;
+      offset = b.offset + b.pages;
+    }
+    if (offset + pages > this.mapping.nrPages) throw new OutOfMemoryError(`no room for a ${pages}-page BO in the device address space`);
+    this.mapping.populate(offset, pages);
+    const bo = new Bo(this, this.nextId++, offset, size);
+    this.bos.splice(i, 0, bo);
+    return bo;
+  }
+
+  /** Release a BO whose mappings are gone. */
+  destroy(bo: Bo): void {
+    const i = this.bos.indexOf(bo);
+    if (i < 0) return;
+    this.mapping.release(bo.offset, bo.pages);
+    this.bos.splice(i, 1);
+  }
+
+  /** The BO containing pgoff, or null. */
+  boAt(pgoff: number): Bo | null {
+    let lo = 0;
+    let hi = this.bos.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const b = this.bos[mid]!;
+      if (b.offset + b.pages <= pgoff) lo = mid + 1;
+      else hi = mid;
+    }
+    const b = this.bos[lo];
+    return b !== undefined && b.offset <= pgoff ? b : null;
+  }
+}

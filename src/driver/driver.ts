@@ -1,0 +1,252 @@
+import {
+  InvalidArgumentError, type Machine, type MmapOptions, type Mm, type Vma,
+} from '../core/index.js';
+import { type DeviceWrite, type DigestData, type ReadbackData, type Span, DIGEST_BYTES, pageDigests } from '../../protocol/index.js';
+import { Bo, BoSpace } from './bo.js';
+import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from './config.js';
+import { DeviceConnection, type ConnectionOptions } from './connection.js';
+import { BoDirtyTracker, zapBoPages } from './dirty-tracker.js';
+import { BufferResource, type Resource } from './resource.js';
+import { SurfaceResource, type SurfaceLayout } from './surface.js';
+import { boVmOps } from './vm-ops.js';
+import { type FlushResult, WritebackEngine, type WritebackOptions } from './writeback.js';
+
+export interface DriverOptions {
+  machine: Machine;
+  /** ws:// URL of the device. */
+  url: string;
+  token?: string;
+  dirty?: Partial<DirtyConfig>;
+  writeback?: WritebackOptions;
+  /** Pages of the device address space (default: all physical frames). */
+  capacityPages?: number;
+  /** Reconnect with backoff after an unexpected close (default true). */
+  reconnect?: boolean;
+  log?: (line: string) => void;
+  connection?: Partial<ConnectionOptions>;
+}
+
+export interface CoherenceReport {
+  ok: boolean;
+  /** BO pages whose device copy differs from guest memory. */
+  differing: number[];
+  /** Pages the device changed that guest memory has not read back yet (not compared). */
+  pendingReadback: number[];
+  fence: number;
+}
+
+/**
+ * The vmwgfx-style driver: BOs in one device address space, mapped into
+ * simulated processes; per-BO dirty tracking; resources that turn dirty pages
+ * into DMA; the writeback engine; read coherence when the device writes; and
+ * reconnect with full resync (every BO and surface redefined, every resource
+ * uploaded again) on a fresh device session.
+ */
+export class Driver {
+  readonly space: BoSpace;
+  readonly conn: DeviceConnection;
+  readonly writeback: WritebackEngine;
+  readonly config: DirtyConfig;
+  /** Device sessions that needed a full resync (reconnects). */
+  resyncs = 0;
+  readbacks = 0;
+  private readonly bosById = new Map<number, Bo>();
+  private readonly surfaces: SurfaceResource[] = [];
+  private nextSid = 1;
+  private readbackStale = new Set<Bo>();
+
+  private constructor(readonly machine: Machine, readonly options: DriverOptions) {
+    this.config = { ...DEFAULT_DIRTY_CONFIG, ...options.dirty };
+    const ops = boVmOps(() => this.space, this.config, { readback: (bo) => this.readback(bo) });
+    const mapping = machine.createMapping(options.capacityPages ?? machine.phys.nrFrames, { ops, name: 'device', populate: false });
+    this.space = new BoSpace(machine, mapping);
+    this.conn = new DeviceConnection({
+      url: options.url,
+      token: options.token,
+      reconnect: options.reconnect ?? true,
+      onSession: () => this.resync(),
+      onDeviceWrite: (m) => this.onDeviceWrite(m),
+      log: options.log,
+      ...options.connection,
+    });
+    this.writeback = new WritebackEngine(this.conn, () => this.space.all, options.writeback);
+  }
+
+  static async connect(options: DriverOptions): Promise<Driver> {
+    const d = new Driver(options.machine, options);
+    const welcome = await d.conn.connect();
+    if (welcome.pageSize !== options.machine.pageSize) {
+      await d.close();
+      throw new InvalidArgumentError(`device page size ${welcome.pageSize} differs from the machine's ${options.machine.pageSize}`);
+    }
+    return d;
+  }
+
+  /** A BO of `size` bytes, defined on the device, dirty-tracked unless `tracked` is false. */
+  createBo(size: number, opts: { tracked?: boolean } = {}): Bo {
+    const bo = this.space.create(size);
+    this.bosById.set(bo.id, bo);
+    this.conn.send({ op: 'defineBo', bo: bo.id, size });
+    if (opts.tracked ?? true) BoDirtyTracker.add(bo, this.config);
+    return bo;
+  }
+
+  /** A buffer resource over bytes [offset, offset + size) of bo (default: the whole BO). */
+  createBufferResource(bo: Bo, offset = 0, size = bo.size - offset): BufferResource {
+    const res = new BufferResource(bo, offset, size);
+    bo.attach(res);
+    return res;
+  }
+
+  /** A surface resource over bo at a page-aligned offset, defined on the device. */
+  createSurface(bo: Bo, offset: number, layout: SurfaceLayout): SurfaceResource {
+    const res = new SurfaceResource(bo, offset, this.nextSid++, layout);
+    bo.attach(res);
+    this.surfaces.push(res);
+    this.defineSurface(res);
+    return res;
+  }
+
+  /** Map the whole BO (or opts.pages from opts.pgoff within it) into a process. */
+  mmap(mm: Mm, bo: Bo, opts: Partial<MmapOptions> = {}): Vma {
+    const pgoff = opts.pgoff ?? 0;
+    const pages = opts.pages ?? bo.pages - pgoff;
+    if (pgoff < 0 || pgoff + pages > bo.pages) throw new InvalidArgumentError(`pages [${pgoff}, ${pgoff + pages}) outside BO ${bo.id}`);
+    return mm.mmap(this.space.mapping, { ...opts, pgoff: bo.offset + pgoff, pages });
+  }
+
+  /** Harvest, zap every mapping and forget the BO on both sides. */
+  destroyBo(bo: Bo): void {
+    bo.tracker?.unmap(0, bo.pages);
+    for (const v of [...bo.mapping.vmasIntersecting(bo.offset, bo.pages)]) v.mm.munmap(v.start, v.end - v.start);
+    for (const res of [...bo.resources]) {
+      bo.detach(res);
+      const i = this.surfaces.indexOf(res as SurfaceResource);
+      if (i >= 0) {
+        this.surfaces.splice(i, 1);
+        this.sendIfOpen({ op: 'destroySurface', sid: (res as SurfaceResource).sid });
+      }
+    }
+    this.sendIfOpen({ op: 'destroyBo', bo: bo.id });
+    this.bosById.delete(bo.id);
+    this.space.destroy(bo);
+  }
+
+  flush(): Promise<FlushResult> {
+    return this.writeback.flush();
+  }
+
+  /**
+   * Compare the device copy of bo with guest memory, page by page, at a fence.
+   * Call it when no CPU writes to bo concurrently.
+   */
+  async verifyCoherent(bo: Bo): Promise<CoherenceReport> {
+    const { fence } = await this.flush();
+    const ps = this.machine.pageSize;
+    const perRequest = Math.max(1, this.conn.welcome?.maxRanges ?? 1024);
+    const differing: number[] = [];
+    const pendingReadback = bo.deviceNewer.toArray();
+    const guest = new Uint8Array(Math.min(perRequest, bo.pages) * ps);
+    for (let first = 0; first < bo.pages; first += perRequest) {
+      const pages = Math.min(perRequest, bo.pages - first);
+      const length = Math.min(pages * ps, bo.size - first * ps);
+      const reply = await this.conn.request<DigestData>({ op: 'digest', bo: bo.id, offset: first * ps, length });
+      bo.copyOut(first * ps, guest, 0, length);
+      const local = pageDigests(guest.subarray(0, length), ps);
+      for (let i = 0; i < pages; i++) {
+        const a = local.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
+        const b = reply.hashes.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
+        if (!bo.deviceNewer.test(first + i) && !a.every((v, j) => v === b[j])) differing.push(first + i);
+      }
+    }
+    return { ok: differing.length === 0, differing, pendingReadback, fence };
+  }
+
+  bo(id: number): Bo | undefined {
+    return this.bosById.get(id);
+  }
+
+  async close(): Promise<void> {
+    this.writeback.close();
+    await this.conn.close();
+  }
+
+  /** A fresh device session knows nothing: define everything again and upload it all (resync). */
+  private resync(): void {
+    if (this.bosById.size === 0) return;
+    this.resyncs++;
+    for (const bo of this.bosById.values()) {
+      this.conn.send({ op: 'defineBo', bo: bo.id, size: bo.size });
+      // The device lost what it had changed; guest memory is the only copy now.
+      bo.deviceNewer.clearAll();
+      for (const res of bo.resources) res.markAllDirty();
+    }
+    for (const s of this.surfaces) this.defineSurface(s);
+  }
+
+  private defineSurface(s: SurfaceResource): void {
+    this.conn.send({
+      op: 'defineSurface', sid: s.sid, bo: s.bo.id, offset: s.offset, width: s.width, height: s.height, depth: s.depth,
+      bytesPerPixel: s.bytesPerPixel, rowPitch: s.rowPitch, imagePitch: s.imagePitch,
+    });
+  }
+
+  /**
+   * The device changed bytes of a BO: harvest the CPU's dirty bits of those
+   * pages and zap every CPU mapping of them, so the next access faults and
+   * waits for the readback.
+   */
+  private onDeviceWrite(msg: DeviceWrite): void {
+    const bo = this.bosById.get(msg.bo);
+    if (bo === undefined) return;
+    const ps = this.machine.pageSize;
+    for (const [offset, data] of msg.ranges) {
+      const from = Math.floor(offset / ps);
+      const to = Math.min(bo.pages, Math.ceil((offset + data.length) / ps));
+      if (from >= to) continue;
+      if (bo.tracker) bo.tracker.unmap(from, to);
+      else zapBoPages(bo, from, to);
+      bo.deviceNewer.setRange(from, to);
+    }
+    if (bo.readback !== null) this.readbackStale.add(bo);
+  }
+
+  /**
+   * Get every device-changed page of bo into guest memory. The CPU's own
+   * pending writes go to the device first (a flush), so the readback returns
+   * both. Never rejects: when the session is lost the device's changes are
+   * lost with it and guest memory stays authoritative (resync).
+   */
+  private readback(bo: Bo): Promise<void> {
+    if (bo.readback !== null) return bo.readback;
+    const ps = this.machine.pageSize;
+    const run = async (): Promise<void> => {
+      try {
+        await this.flush();
+        do {
+          this.readbackStale.delete(bo);
+          const ranges: Span[] = bo.deviceNewer.runs().map(([s, e]) => [s * ps, Math.min(e * ps, bo.size) - s * ps]);
+          if (ranges.length === 0) break;
+          const reply = await this.conn.request<ReadbackData>({ op: 'readback', bo: bo.id, ranges });
+          for (const [offset, data] of reply.ranges) bo.copyIn(offset, data);
+          this.readbacks++;
+        } while (this.readbackStale.has(bo));
+        bo.deviceNewer.clearAll();
+      } catch (e) {
+        this.options.log?.(`readback of BO ${bo.id} failed: ${(e as Error).message}`);
+        if (!this.conn.isOpen) bo.deviceNewer.clearAll();
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    bo.readback = run().finally(() => {
+      bo.readback = null;
+    });
+    return bo.readback;
+  }
+
+  private sendIfOpen(cmd: Parameters<DeviceConnection['send']>[0]): void {
+    if (this.conn.isOpen) this.conn.send(cmd);
+  }
+}
+
+export type { Resource };

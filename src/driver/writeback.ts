@@ -1,0 +1,263 @@
+import { requireInteger } from '../core/index.js';
+import type { Signaled } from '../../protocol/index.js';
+import type { Bo } from './bo.js';
+import type { DeviceConnection } from './connection.js';
+import { DmaFrameWriter } from './dma-encoder.js';
+import { CancelledError, DeviceLostError } from './errors.js';
+import type { Upload } from './resource.js';
+
+export interface WritebackOptions {
+  /** Largest DMA message (default 1 MiB, at least 64 KiB, at most the device's maxMessageSize). */
+  maxBatchBytes?: number;
+  /** Batches sent but not yet signalled by the device (default 4): the window. */
+  windowBatches?: number;
+}
+
+export interface FlushResult {
+  /** Fence id that covered this flush. */
+  fence: number;
+  /** BO pages whose dirty bits this round moved into resources. */
+  pagesTransferred: number;
+  /** Pixel/byte payload sent (excluding message framing). */
+  payloadBytes: number;
+  batches: number;
+  /** From flush() to the device signalling the fence. */
+  latencyMs: number;
+}
+
+export interface WritebackStats {
+  flushCalls: number;
+  rounds: number;
+  batches: number;
+  payloadBytes: number;
+  pagesTransferred: number;
+  methodSwitches: number;
+  /** Most batches ever in flight at once (≤ windowBatches). */
+  peakInFlight: number;
+  /** Staging buffers allocated (≤ windowBatches). */
+  stagingBuffers: number;
+}
+
+/**
+ * Asynchronous DMA writeback. A flush round:
+ *  1. snapshot-then-clear: every tracked BO is scanned (clean-record or wp;
+ *     both return after their TLB flush, so no CPU can still write through a
+ *     stale entry into what is read next) and its bits move into resources;
+ *  2. read: the resources' dirty ranges/boxes are copied from guest memory
+ *     into staging buffers, one message of at most maxBatchBytes each, never
+ *     handing a live page to a pending send;
+ *  3. each batch is followed by a fence; at most windowBatches are unsignalled
+ *     at a time, and a staging buffer is reused only after ws has taken it;
+ *  4. the last fence resolves the flush.
+ * flush() calls made while a round is still submitting join one next round,
+ * so a slow device makes writeback coalesce (a page dirtied in ten frames is
+ * sent once) instead of queueing without bound. Messages go out in order on
+ * one connection, so the device applies them in order.
+ */
+export class WritebackEngine {
+  readonly stats: WritebackStats = {
+    flushCalls: 0, rounds: 0, batches: 0, payloadBytes: 0, pagesTransferred: 0, methodSwitches: 0, peakInFlight: 0, stagingBuffers: 0,
+  };
+  readonly maxBatchBytes: number;
+  readonly windowBatches: number;
+  private inFlight = 0;
+  private readonly pool: Uint8Array[] = [];
+  private readonly wakers: Array<() => void> = [];
+  private submitting: Promise<void> | null = null;
+  private queued: Promise<FlushResult> | null = null;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly conn: DeviceConnection, private readonly bos: () => Iterable<Bo>, opts: WritebackOptions = {}) {
+    this.maxBatchBytes = opts.maxBatchBytes ?? 1 << 20;
+    this.windowBatches = opts.windowBatches ?? 4;
+    requireInteger('maxBatchBytes', this.maxBatchBytes, 64 * 1024, 1 << 30);
+    requireInteger('windowBatches', this.windowBatches, 1, 1024);
+  }
+
+  /** Write back everything dirty now; resolves when the device has applied it. */
+  flush(): Promise<FlushResult> {
+    this.stats.flushCalls++;
+    if (this.closed) return Promise.reject(new CancelledError('writeback engine closed'));
+    const t0 = performance.now();
+    if (this.submitting === null) return this.begin(t0);
+    this.queued ??= this.submitting.then(() => {
+      this.queued = null;
+      return this.begin(t0);
+    });
+    return this.queued;
+  }
+
+  /** Flush every `ms` milliseconds; results and errors go to the callbacks. */
+  startPeriodic(ms: number, onResult?: (r: FlushResult) => void, onError?: (e: Error) => void): void {
+    requireInteger('period', ms, 1);
+    this.stopPeriodic();
+    this.timer = setInterval(() => this.flush().then(onResult, (e: Error) => onError?.(e)), ms);
+  }
+
+  stopPeriodic(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Stop: later flush() calls reject; rounds waiting for the window are cancelled. */
+  close(): void {
+    this.closed = true;
+    this.stopPeriodic();
+    for (const w of this.wakers.splice(0)) w();
+  }
+
+  private begin(t0: number): Promise<FlushResult> {
+    let submitted!: () => void;
+    const s = new Promise<void>((r) => (submitted = r));
+    this.submitting = s;
+    const done = this.round(t0, submitted);
+    void s.then(() => {
+      if (this.submitting === s) this.submitting = null;
+    });
+    return done;
+  }
+
+  private async round(t0: number, submitted: () => void): Promise<FlushResult> {
+    const fences: Array<Promise<Signaled>> = [];
+    let pagesTransferred = 0;
+    let payloadBytes = 0;
+    let batches = 0;
+    try {
+      if (!this.conn.isOpen) throw new DeviceLostError('no device session');
+      this.stats.rounds++;
+      const uploads: Upload[] = [];
+      for (const bo of this.bos()) {
+        const t = bo.tracker;
+        if (t !== null) {
+          const scan = t.scan();
+          if (scan.switchedTo !== null) this.stats.methodSwitches++;
+          for (const res of bo.resources) pagesTransferred += t.transferToResource(res);
+        }
+        for (const res of bo.resources) if (res.hasDirty()) uploads.push(...res.takeUploads());
+      }
+      const limit = Math.min(this.maxBatchBytes, this.conn.welcome?.maxMessageSize ?? this.maxBatchBytes);
+      while (uploads.length > 0) {
+        const buf = await this.slot(limit);
+        const writer = new DmaFrameWriter(buf);
+        payloadBytes += fillBatch(writer, uploads, this.conn.nextSeq());
+        const frame = writer.finish();
+        this.inFlight++;
+        this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
+        this.conn.sendFrame(frame, () => this.release(buf));
+        const f = this.conn.fence();
+        fences.push(f);
+        void f.then(this.settled, this.settled);
+        batches++;
+      }
+      if (fences.length === 0) fences.push(this.conn.fence());
+    } catch (e) {
+      submitted();
+      await Promise.allSettled(fences);
+      throw e;
+    }
+    submitted();
+    const results = await Promise.allSettled(fences);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.stats.batches += batches;
+    this.stats.payloadBytes += payloadBytes;
+    this.stats.pagesTransferred += pagesTransferred;
+    const last = (results[results.length - 1] as PromiseFulfilledResult<Signaled>).value;
+    return { fence: last.fence, pagesTransferred, payloadBytes, batches, latencyMs: performance.now() - t0 };
+  }
+
+  private readonly settled = (): void => {
+    this.inFlight--;
+    this.wake();
+  };
+
+  /** Wait for a window slot and a free staging buffer of `size` bytes. */
+  private async slot(size: number): Promise<Uint8Array> {
+    for (;;) {
+      if (this.closed) throw new CancelledError('writeback engine closed');
+      if (!this.conn.isOpen) throw new DeviceLostError('device session lost during writeback');
+      if (this.inFlight < this.windowBatches) {
+        const buf = this.pool.pop();
+        if (buf !== undefined && buf.length === size) return buf;
+        if (buf === undefined && this.stats.stagingBuffers < this.windowBatches) {
+          this.stats.stagingBuffers++;
+          return new Uint8Array(size);
+        }
+        if (buf !== undefined) return new Uint8Array(size); // limit changed: replace
+      }
+      await new Promise<void>((r) => this.wakers.push(r));
+    }
+  }
+
+  private release(buf: Uint8Array): void {
+    this.pool.push(buf);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.wakers.splice(0)) w();
+  }
+}
+
+/**
+ * Move as much of `uploads` (from the front) as fits into one frame. A frame
+ * targets one BO ('write') or one surface ('writeSurface'); long ranges and
+ * big boxes are split. Returns the payload bytes added.
+ */
+function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number): number {
+  const first = uploads[0]!;
+  let payload = 0;
+  if (first.kind === 'range') {
+    w.beginWrite(seq, first.bo.id);
+    while (uploads.length > 0) {
+      const u = uploads[0]!;
+      if (u.kind !== 'range' || u.bo !== first.bo) break;
+      const n = Math.min(u.length, w.room());
+      if (n <= 0) break;
+      const { bo, offset } = u;
+      w.addRange(offset, n, (buf, at) => bo.copyOut(offset, buf, at, n));
+      payload += n;
+      if (n === u.length) uploads.shift();
+      else uploads[0] = { ...u, offset: u.offset + n, length: u.length - n };
+    }
+    return payload;
+  }
+  w.beginWriteSurface(seq, first.res.sid);
+  while (uploads.length > 0) {
+    const u = uploads[0]!;
+    if (u.kind !== 'box' || u.res !== first.res) break;
+    const { res } = u;
+    const bpp = res.bytesPerPixel;
+    if (u.d > 1) {
+      // Whole slices: one box per slice keeps every entry a 2D box.
+      uploads.splice(0, 1, ...Array.from({ length: u.d }, (_, i) => ({ ...u, z: u.z + i, d: 1 })));
+      continue;
+    }
+    const rowBytes = u.w * bpp;
+    const room = w.room();
+    let rows = Math.min(u.h, Math.floor(room / rowBytes));
+    let cols = u.w;
+    if (rows === 0) {
+      if (w.entries > 0 || room < bpp) break;
+      rows = 1;
+      cols = Math.floor(room / bpp); // a single row wider than a frame: split along x
+    }
+    const len = rows * cols * bpp;
+    const { x, y, z } = u;
+    w.addBox(x, y, z, cols, rows, 1, len, (buf, at) => {
+      for (let r = 0; r < rows; r++) {
+        res.bo.copyOut(res.offset + z * res.imagePitch + (y + r) * res.rowPitch + x * bpp, buf, at + r * cols * bpp, cols * bpp);
+      }
+    });
+    payload += len;
+    if (cols < u.w) {
+      // The rest of this row, then the rows below it.
+      const rest: Upload[] = [{ ...u, x: u.x + cols, w: u.w - cols, h: 1 }];
+      if (u.h > 1) rest.push({ ...u, y: u.y + 1, h: u.h - 1 });
+      uploads.splice(0, 1, ...rest);
+    } else if (rows === u.h) uploads.shift();
+    else uploads[0] = { ...u, y: u.y + rows, h: u.h - rows };
+  }
+  return payload;
+}
