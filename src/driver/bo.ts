@@ -13,6 +13,8 @@ export class Bo {
   readonly resources: Resource[] = [];
   /** Pages the device changed that guest memory does not have yet (read coherence). */
   readonly deviceNewer: Bitmap;
+  /** The exact byte ranges [offset, length] behind deviceNewer, in arrival order. */
+  deviceRanges: Array<[number, number]> = [];
   /** Settles when the readback in flight for this BO lands in guest memory. */
   readback: Promise<void> | null = null;
 

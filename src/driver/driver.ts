@@ -53,7 +53,6 @@ export class Driver {
   private readonly bosById = new Map<number, Bo>();
   private readonly surfaces: SurfaceResource[] = [];
   private nextSid = 1;
-  private readbackStale = new Set<Bo>();
 
   private constructor(readonly machine: Machine, readonly options: DriverOptions) {
     this.config = { ...DEFAULT_DIRTY_CONFIG, ...options.dirty };
@@ -69,7 +68,11 @@ export class Driver {
       log: options.log,
       ...options.connection,
     });
-    this.writeback = new WritebackEngine(this.conn, () => this.space.all, options.writeback);
+    this.writeback = new WritebackEngine(this.conn, () => this.space.all, {
+      ...options.writeback,
+      // Guest memory must hold the device's changes before any page of it is read for upload.
+      beforeRound: () => this.readbackAll(),
+    });
   }
 
   static async connect(options: DriverOptions): Promise<Driver> {
@@ -138,7 +141,9 @@ export class Driver {
 
   /**
    * Compare the device copy of bo with guest memory, page by page, at a fence.
-   * Call it when no CPU writes to bo concurrently.
+   * Call it when no CPU writes to bo concurrently. Only bytes inside a
+   * resource are ever uploaded: a page whose pitch padding or uncovered bytes
+   * were written differs by design.
    */
   async verifyCoherent(bo: Bo): Promise<CoherenceReport> {
     const { fence } = await this.flush();
@@ -179,6 +184,7 @@ export class Driver {
       this.conn.send({ op: 'defineBo', bo: bo.id, size: bo.size });
       // The device lost what it had changed; guest memory is the only copy now.
       bo.deviceNewer.clearAll();
+      bo.deviceRanges = [];
       for (const res of bo.resources) res.markAllDirty();
     }
     for (const s of this.surfaces) this.defineSurface(s);
@@ -207,35 +213,46 @@ export class Driver {
       if (bo.tracker) bo.tracker.unmap(from, to);
       else zapBoPages(bo, from, to);
       bo.deviceNewer.setRange(from, to);
+      bo.deviceRanges.push([offset, Math.min(data.length, bo.size - offset)]);
     }
-    if (bo.readback !== null) this.readbackStale.add(bo);
+  }
+
+  /** Read back every BO with device changes guest memory lacks. */
+  private async readbackAll(): Promise<void> {
+    for (const bo of this.space.all) if (bo.deviceRanges.length > 0) await this.readback(bo);
   }
 
   /**
-   * Get every device-changed page of bo into guest memory. The CPU's own
-   * pending writes go to the device first (a flush), so the readback returns
-   * both. Never rejects: when the session is lost the device's changes are
-   * lost with it and guest memory stays authoritative (resync).
+   * Copy exactly the byte ranges the device changed into guest memory. Only
+   * those bytes: the CPU's own not-yet-uploaded writes elsewhere on the same
+   * pages stay, and go to the device with the next flush. The CPU could not
+   * write the changed pages since the announcement (they were zapped), so
+   * the device's bytes are the newest. Never rejects: when the session is
+   * lost the device's changes are lost with it and guest memory stays
+   * authoritative (resync).
    */
   private readback(bo: Bo): Promise<void> {
     if (bo.readback !== null) return bo.readback;
     const ps = this.machine.pageSize;
     const run = async (): Promise<void> => {
       try {
-        await this.flush();
-        do {
-          this.readbackStale.delete(bo);
-          const ranges: Span[] = bo.deviceNewer.runs().map(([s, e]) => [s * ps, Math.min(e * ps, bo.size) - s * ps]);
-          if (ranges.length === 0) break;
+        while (bo.deviceRanges.length > 0) {
+          const ranges: Span[] = bo.deviceRanges.splice(0, this.conn.welcome?.maxRanges ?? 1024);
           const reply = await this.conn.request<ReadbackData>({ op: 'readback', bo: bo.id, ranges });
           for (const [offset, data] of reply.ranges) bo.copyIn(offset, data);
           this.readbacks++;
-        } while (this.readbackStale.has(bo));
+        }
         bo.deviceNewer.clearAll();
       } catch (e) {
         this.options.log?.(`readback of BO ${bo.id} failed: ${(e as Error).message}`);
-        if (!this.conn.isOpen) bo.deviceNewer.clearAll();
-        else await new Promise((r) => setTimeout(r, 10));
+        if (!this.conn.isOpen) {
+          bo.deviceNewer.clearAll();
+          bo.deviceRanges = [];
+        }
+      }
+      // Ranges announced while the last request was out keep their pages marked.
+      for (const [offset, length] of bo.deviceRanges) {
+        bo.deviceNewer.setRange(Math.floor(offset / ps), Math.min(bo.pages, Math.ceil((offset + length) / ps)));
       }
     };
     bo.readback = run().finally(() => {

@@ -3,14 +3,16 @@ import type { Signaled } from '../../protocol/index.js';
 import type { Bo } from './bo.js';
 import type { DeviceConnection } from './connection.js';
 import { DmaFrameWriter } from './dma-encoder.js';
-import { CancelledError, DeviceLostError } from './errors.js';
-import type { Upload } from './resource.js';
+import { CancelledError, DeviceError, DeviceLostError } from './errors.js';
+import type { Resource, Upload } from './resource.js';
 
 export interface WritebackOptions {
   /** Largest DMA message (default 1 MiB, at least 64 KiB, at most the device's maxMessageSize). */
   maxBatchBytes?: number;
   /** Batches sent but not yet signalled by the device (default 4): the window. */
   windowBatches?: number;
+  /** Awaited at the start of every round (the driver lands pending readbacks here). */
+  beforeRound?: () => Promise<void>;
 }
 
 export interface FlushResult {
@@ -68,7 +70,10 @@ export class WritebackEngine {
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
 
+  private readonly beforeRound: () => Promise<void>;
+
   constructor(private readonly conn: DeviceConnection, private readonly bos: () => Iterable<Bo>, opts: WritebackOptions = {}) {
+    this.beforeRound = opts.beforeRound ?? (() => Promise.resolve());
     this.maxBatchBytes = opts.maxBatchBytes ?? 1 << 20;
     this.windowBatches = opts.windowBatches ?? 4;
     requireInteger('maxBatchBytes', this.maxBatchBytes, 64 * 1024, 1 << 30);
@@ -120,11 +125,13 @@ export class WritebackEngine {
 
   private async round(t0: number, submitted: () => void): Promise<FlushResult> {
     const fences: Array<Promise<Signaled>> = [];
+    const carried = new Set<Resource>();
     let pagesTransferred = 0;
     let payloadBytes = 0;
     let batches = 0;
     try {
       if (!this.conn.isOpen) throw new DeviceLostError('no device session');
+      await this.beforeRound();
       this.stats.rounds++;
       const uploads: Upload[] = [];
       for (const bo of this.bos()) {
@@ -134,11 +141,21 @@ export class WritebackEngine {
           if (scan.switchedTo !== null) this.stats.methodSwitches++;
           for (const res of bo.resources) pagesTransferred += t.transferToResource(res);
         }
-        for (const res of bo.resources) if (res.hasDirty()) uploads.push(...res.takeUploads());
+        for (const res of bo.resources) {
+          if (!res.hasDirty()) continue;
+          carried.add(res);
+          uploads.push(...res.takeUploads());
+        }
       }
       const limit = Math.min(this.maxBatchBytes, this.conn.welcome?.maxMessageSize ?? this.maxBatchBytes);
       while (uploads.length > 0) {
         const buf = await this.slot(limit);
+        // The device changed pages while we waited: those pieces wait for their readback (next round).
+        deferDeviceNewer(uploads);
+        if (uploads.length === 0) {
+          this.pool.push(buf);
+          break;
+        }
         const writer = new DmaFrameWriter(buf);
         payloadBytes += fillBatch(writer, uploads, this.conn.nextSeq());
         const frame = writer.finish();
@@ -159,7 +176,13 @@ export class WritebackEngine {
     submitted();
     const results = await Promise.allSettled(fences);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (failed) {
+      // The device did not apply (all of) this round: its copy of what the
+      // round carried is unknown, so upload those resources whole next time.
+      // (A lost session resyncs everything anyway.)
+      if (failed.reason instanceof DeviceError) for (const res of carried) res.markAllDirty();
+      throw failed.reason;
+    }
     this.stats.batches += batches;
     this.stats.payloadBytes += payloadBytes;
     this.stats.pagesTransferred += pagesTransferred;
@@ -198,6 +221,31 @@ export class WritebackEngine {
   private wake(): void {
     for (const w of this.wakers.splice(0)) w();
   }
+}
+
+/**
+ * Pieces touching a page whose device copy is newer than guest memory would
+ * overwrite the device's change with stale bytes: take them out and mark
+ * their pages dirty again, so a later round (after the readback) sends them.
+ */
+function deferDeviceNewer(uploads: Upload[]): void {
+  for (let i = uploads.length - 1; i >= 0; i--) {
+    const u = uploads[i]!;
+    const [bo, from, to] = pagesOf(u);
+    if (bo.deviceNewer.findNextSet(from, to) >= to) continue;
+    uploads.splice(i, 1);
+    bo.tracker?.markDirty(from, to);
+  }
+}
+
+/** BO pages [from, to) an upload piece reads. */
+function pagesOf(u: Upload): [Bo, number, number] {
+  const ps = (u.kind === 'range' ? u.bo : u.res.bo).space.pageSize;
+  if (u.kind === 'range') return [u.bo, Math.floor(u.offset / ps), Math.ceil((u.offset + u.length) / ps)];
+  const r = u.res;
+  const first = r.offset + u.z * r.imagePitch + u.y * r.rowPitch + u.x * r.bytesPerPixel;
+  const last = r.offset + (u.z + u.d - 1) * r.imagePitch + (u.y + u.h - 1) * r.rowPitch + (u.x + u.w) * r.bytesPerPixel;
+  return [r.bo, Math.floor(first / ps), Math.ceil(last / ps)];
 }
 
 /**

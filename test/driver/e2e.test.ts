@@ -1,0 +1,161 @@
+// End to end over real sockets on an ephemeral loopback port: driver ⇄ embedded device.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { CancelledError, DeviceError, DeviceLostError } from '../../src/index.js';
+import { propertySeed } from '../core/fixtures.js';
+import { online, PS } from './fixtures.js';
+
+test('random workloads: the device copy equals guest memory at every fence', async (t) => {
+  const seed = propertySeed(4242);
+  t.diagnostic(`fast-check seed ${seed}`);
+  const env = await online();
+  try {
+    const { drv, machine, mm } = env;
+    const buf = drv.createBo(40 * PS);
+    drv.createBufferResource(buf, 0, 24 * PS);
+    drv.createBufferResource(buf, 24 * PS, 16 * PS); // two resources share one BO
+    const fb = drv.createBo(600 * PS); // ≥ 512 pages: starts in MKWRITE
+    // Resources tile the BO exactly: bytes outside every resource are never uploaded.
+    drv.createSurface(fb, 0, { width: 256, height: 120, depth: 1, bytesPerPixel: 4 }); // 30 pages
+    drv.createBufferResource(fb, 30 * PS, 570 * PS);
+    const vb = drv.mmap(mm, buf);
+    const vf = drv.mmap(mm, fb);
+    const op = fc.record({
+      cpu: fc.nat(1),
+      target: fc.boolean(),
+      offset: fc.nat(600 * PS - 1),
+      len: fc.integer({ min: 1, max: 3 * PS }),
+      value: fc.integer({ min: 1, max: 255 }),
+      flushAfter: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
+        const inFlight: Array<Promise<unknown>> = [];
+        for (const o of ops) {
+          const vma = o.target ? vb : vf;
+          const size = vma.end - vma.start;
+          const off = o.offset % size;
+          machine.cpus[o.cpu]!.write(mm, vma.start + off, new Uint8Array(Math.min(o.len, size - off)).fill(o.value));
+          if (o.flushAfter) inFlight.push(drv.flush()); // not awaited: writes continue while it is in flight
+        }
+        await Promise.all(inFlight);
+        for (const bo of [buf, fb]) {
+          const r = await drv.verifyCoherent(bo);
+          assert.deepEqual(r.differing, [], `BO ${bo.id} differs`);
+        }
+      }),
+      { seed, numRuns: 25 },
+    );
+  } finally {
+    await env.close();
+  }
+});
+
+test('a device error surfaces as a rejected fence carrying the device\'s message, and the next flush repairs the copy', async () => {
+  const env = await online();
+  try {
+    const { drv, dev, machine, mm } = env;
+    const bo = drv.createBo(4 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    await drv.flush();
+    dev.faults.failNth(1, { message: 'DMA engine on fire' });
+    machine.cpus[0]!.write8(mm, v.start + 5, 42);
+    await assert.rejects(drv.flush(), (e: unknown) => e instanceof DeviceError && /DMA engine on fire/.test(e.message));
+    assert.equal(dev.sessions()[0]!.bo(bo.id)![5], 0, 'the rejected write was not applied');
+    const r = await drv.verifyCoherent(bo);
+    assert.deepEqual(r.differing, []);
+    assert.equal(dev.sessions()[0]!.bo(bo.id)![5], 42);
+  } finally {
+    await env.close();
+  }
+});
+
+test('read coherence: a device write zaps the CPU mappings; the next access waits for the readback and sees it; no CPU write is lost', async () => {
+  const env = await online();
+  try {
+    const { drv, dev, machine, mm } = env;
+    const bo = drv.createBo(8 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    await drv.flush(); // the device has the BO
+    const [c0, c1] = machine.cpus as [typeof machine.cpus[0], typeof machine.cpus[0]];
+    c0.write(mm, v.start + 2 * PS, new Uint8Array(100).fill(7)); // not yet flushed
+    dev.sessions()[0]!.gpuWrite(bo.id, [[2 * PS + 200, new Uint8Array(100).fill(9)]]);
+    await new Promise((r) => setTimeout(r, 20)); // the deviceWrite announcement arrives
+    assert.deepEqual(bo.deviceNewer.toArray(), [2]);
+    assert.equal(c1.tlb.peek(mm.id, v.start / PS + 2), null);
+    const seen = await c1.readAsync(mm, v.start + 2 * PS, 400);
+    assert.equal(seen[250], 9, 'the device\'s data');
+    assert.equal(seen[50], 7, 'the CPU\'s earlier write survived');
+    assert.equal(drv.readbacks, 1);
+    assert.equal(c1.counters.faults.missing >= 1, true);
+    const r = await drv.verifyCoherent(bo);
+    assert.deepEqual([r.differing, r.pendingReadback], [[], []]);
+  } finally {
+    await env.close();
+  }
+});
+
+test('reconnect in the middle of a transfer: the flush rejects clearly, the new session is redefined and resynced in full', async () => {
+  const env = await online({ bandwidth: 8 << 20 }, { writeback: { windowBatches: 2, maxBatchBytes: 256 << 10 } });
+  try {
+    const { drv, dev, machine, mm } = env;
+    const bo = drv.createBo(512 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    for (let p = 0; p < 512; p++) machine.cpus[p % 2]!.write32(mm, v.start + p * PS, p + 1);
+    const pending = drv.flush().then(() => null, (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 30));
+    await dev.restart();
+    assert.ok((await pending) instanceof DeviceLostError);
+    for (let i = 0; i < 200 && drv.conn.sessions < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(drv.conn.sessions, 2);
+    assert.equal(drv.resyncs, 1);
+    const r = await drv.verifyCoherent(bo);
+    assert.deepEqual(r.differing, []);
+    assert.equal(new DataView(dev.sessions()[0]!.bo(bo.id)!.buffer).getUint32(511 * PS, true), 512);
+  } finally {
+    await env.close();
+  }
+});
+
+test('a slow device makes writeback coalesce: many flushes, few rounds, bounded window and staging', async () => {
+  const env = await online({ bandwidth: 4 << 20, fenceLatency: 5 }, { writeback: { windowBatches: 1, maxBatchBytes: 64 << 10 } });
+  try {
+    const { drv, machine, mm } = env;
+    const bo = drv.createBo(64 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    const flushes: Array<Promise<unknown>> = [];
+    for (let frame = 0; frame < 10; frame++) {
+      for (let p = 0; p < 64; p++) machine.cpus[0]!.write8(mm, v.start + p * PS, frame);
+      flushes.push(drv.flush());
+    }
+    await Promise.all(flushes);
+    const s = drv.writeback.stats;
+    assert.equal(s.flushCalls, 10);
+    assert.ok(s.rounds < 10, `rounds ${s.rounds} < flushes`);
+    assert.ok(s.payloadBytes < 10 * 64 * PS, `sent ${s.payloadBytes} bytes, less than the ${10 * 64 * PS} dirtied`);
+    assert.equal(s.peakInFlight, 1);
+    assert.equal(s.stagingBuffers, 1);
+    assert.deepEqual((await drv.verifyCoherent(bo)).differing, []);
+  } finally {
+    await env.close();
+  }
+});
+
+test('closing cancels cleanly: pending and later flushes settle with typed errors, nothing hangs', async () => {
+  const env = await online({ bandwidth: 1 << 20 }, { writeback: { windowBatches: 1, maxBatchBytes: 64 << 10 } });
+  const { drv, machine, mm } = env;
+  const bo = drv.createBo(64 * PS);
+  drv.createBufferResource(bo);
+  const v = drv.mmap(mm, bo);
+  for (let p = 0; p < 64; p++) machine.cpus[0]!.write8(mm, v.start + p * PS, 1);
+  const pending = drv.flush().then(() => null, (e: unknown) => e);
+  await env.close();
+  const outcome = await pending;
+  assert.ok(outcome instanceof CancelledError || outcome instanceof DeviceLostError, String(outcome));
+  await assert.rejects(drv.flush(), CancelledError);
+});
