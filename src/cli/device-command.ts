@@ -1,6 +1,6 @@
 // `vgpu-dirty device`: runs the fake device until SIGINT/SIGTERM.
 // stdout carries exactly one line, "listening on ws://HOST:PORT", once the device listens;
-// everything else goes to stderr. Exit codes: 0 clean shutdown, 1 cannot listen, 2 bad args.
+// everything else goes to stderr. Exit codes: 0 clean shutdown, 1 cannot start (listen, log file), 2 bad args.
 import { parseArgs } from 'node:util';
 import { parseSize, resolveOptions, startDevice, type DeviceOptions } from '../../device/index.js';
 
@@ -59,18 +59,16 @@ const SPEC = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>['values'];
 
-class UsageError extends Error {}
-
 export async function deviceCommand(argv: string[]): Promise<number> {
-  let values: Values;
   let options: DeviceOptions;
+  let faults: Faults;
   try {
-    values = parseArgs({ args: argv, options: SPEC, strict: true, allowPositionals: false }).values;
+    const { values } = parseArgs({ args: argv, options: SPEC, strict: true, allowPositionals: false });
     if (values.help === true) {
       process.stdout.write(USAGE);
       return 0;
     }
-    options = toOptions(values);
+    ({ options, faults } = fromArgs(values));
     resolveOptions(options); // reports bad values as usage errors before anything starts
   } catch (e) {
     process.stderr.write(`vgpu-dirty device: ${e instanceof Error ? e.message : String(e)}\n`);
@@ -82,19 +80,15 @@ export async function deviceCommand(argv: string[]): Promise<number> {
   try {
     device = await startDevice(options);
   } catch (e) {
-    process.stderr.write(`vgpu-dirty device: cannot listen: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`vgpu-dirty device: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
-  const count = (name: 'fail-nth' | 'drop-after'): number | undefined =>
-    values[name] === undefined ? undefined : number(name, values[name]);
-  const failNth = count('fail-nth');
-  const dropAfter = count('drop-after');
-  if (failNth !== undefined) device.faults.failNth(failNth);
-  if (dropAfter !== undefined) device.faults.dropAfter(dropAfter);
-  if (values['fence-delay'] !== undefined) device.faults.delayFences(number('fence-delay', values['fence-delay']));
+  if (faults.failNth !== undefined) device.faults.failNth(faults.failNth);
+  if (faults.dropAfter !== undefined) device.faults.dropAfter(faults.dropAfter);
+  if (faults.fenceDelay !== undefined) device.faults.delayFences(faults.fenceDelay);
 
-  process.stdout.write(`listening on ${device.url}\n`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Handlers go in before the line is printed: whoever reads the line may signal at once.
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
     const stop = (sig: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -103,12 +97,20 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  process.stdout.write(`listening on ${device.url}\n`);
+  const signal = await stopped;
   options.log?.(`${signal}: shutting down`);
   await device.close();
   return 0;
 }
 
-function toOptions(v: Values): DeviceOptions {
+interface Faults {
+  failNth?: number;
+  dropAfter?: number;
+  fenceDelay?: number;
+}
+
+function fromArgs(v: Values): { options: DeviceOptions; faults: Faults } {
   const opt = (name: keyof Values & string): number | undefined => {
     const text = v[name];
     return typeof text === 'string' ? number(name, text) : undefined;
@@ -121,11 +123,11 @@ function toOptions(v: Values): DeviceOptions {
     maxMessageSize: opt('max-message-size'),
     maxRanges: opt('max-ranges'),
   };
-  // Validate the fault counts now, so a bad value is a usage error (exit 2).
-  opt('fail-nth');
-  opt('drop-after');
-  opt('fence-delay');
-  return {
+  const faults = { failNth: opt('fail-nth'), dropAfter: opt('drop-after'), fenceDelay: opt('fence-delay') };
+  for (const [flag, n] of [['--fail-nth', faults.failNth], ['--drop-after', faults.dropAfter]] as const) {
+    if (n === 0) throw new RangeError(`${flag} counts from 1`);
+  }
+  const options: DeviceOptions = {
     host: v.host,
     port: opt('port'),
     token: v.token,
@@ -139,10 +141,11 @@ function toOptions(v: Values): DeviceOptions {
     limits: Object.fromEntries(Object.entries(limits).filter(([, n]) => n !== undefined)),
     log: v.quiet === true ? undefined : (line) => process.stderr.write(`[device] ${line}\n`),
   };
+  return { options, faults };
 }
 
 function number(name: string, text: string): number {
   const n = parseSize(text);
-  if (Number.isNaN(n)) throw new UsageError(`--${name}: expected a number (optionally with k, m or g), got '${text}'`);
+  if (Number.isNaN(n)) throw new RangeError(`--${name}: expected a number (optionally with k, m or g), got '${text}'`);
   return n;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
+import { deviceCommand } from './device-command.js';
 
 const HELP = `vgpu-dirty — simulated MMU dirty tracking, vmwgfx-style driver and a fake GPU device
 
@@ -9,6 +10,8 @@ Usage: vgpu-dirty <command> [options]
 Commands:
   demo      map a buffer object into two processes, write from every CPU,
             clean-and-record, print the recorded pages and counters (default)
+  device    run the fake GPU device server (WebSocket); prints
+            'listening on ws://HOST:PORT' once ready
   help      this text; 'vgpu-dirty <command> --help' for a command's options
 
 Exit codes: 0 success, 1 a check failed, 2 bad arguments.
@@ -21,6 +24,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'demo':
       return demoCommand(rest, out);
+    case 'device':
+      return deviceCommand(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -1,0 +1,465 @@
+// One WebSocket connection: handshake, seq checking, the ordered command queue, the ordered
+// reply outbox and flow control.
+//
+// Invariants
+// - Commands are applied strictly in arrival order, one at a time; each is applied whole or
+//   rejected whole (the store validates before it writes).
+// - Replies leave in the order they were produced. A fence's signal may be held back (fence
+//   latency, delay faults); replies produced after it wait behind it, so fences and every
+//   reply stay ordered. Only pong bypasses the outbox (it answers on receipt).
+// - Bounded memory: when unapplied command bytes exceed highWaterMark the socket is paused
+//   (TCP pushes back on the driver) until the backlog falls to half; the pump stops applying
+//   while unsent reply bytes exceed highWaterMark, so a driver that does not read its
+//   replies is throttled too.
+import type { WebSocket } from 'ws';
+import {
+  CLOSE_FOR,
+  CloseCode,
+  decodeDriverFrame,
+  PROTOCOL_VERSION_MAX,
+  PROTOCOL_VERSION_MIN,
+  ProtocolError,
+  type Command,
+  type DataRange,
+  type DeviceMessage,
+  type Encoder,
+  type ErrorCode,
+  type Fence,
+  type GpuWrite,
+  type Hello,
+  type Ping,
+  type Role,
+  type Signaled,
+} from '../protocol/index.js';
+import { timingSafeEqual } from 'node:crypto';
+import type { Faults } from './faults.js';
+import type { ResolvedOptions } from './options.js';
+import type { Pacer } from './pacer.js';
+import type { Recorder } from './recorder.js';
+import { Namespace, type Memory, type Surface } from './store.js';
+
+/** What a session needs from its device. */
+export interface Host {
+  readonly options: ResolvedOptions;
+  readonly memory: Memory;
+  readonly faults: Faults;
+  readonly pacer: Pacer;
+  readonly recorder: Recorder;
+  readonly encoder: Encoder;
+  readonly features: readonly string[];
+  findSession(id: number): Session | undefined;
+  sessionCount(): number;
+  /** The session ended; forget it. */
+  ended(session: Session): void;
+}
+
+export interface Counters {
+  /** Commands applied successfully (fences excluded). */
+  commands: number;
+  /** Commands rejected (bad message, device error, injected fault). */
+  failed: number;
+  fences: number;
+  bytesWritten: number;
+  bytesRead: number;
+  /** Times the socket was paused for backpressure, and the largest backlog seen. */
+  pauses: number;
+  maxBacklog: number;
+}
+
+/** The in-process view of a session (device.session(id)). */
+export interface SessionView {
+  readonly id: number;
+  readonly name: string;
+  readonly role: Role;
+  readonly counters: Readonly<Counters>;
+  boIds(): number[];
+  /** Copy of a BO's device bytes, or undefined. */
+  bo(id: number): Uint8Array | undefined;
+  surfaces(): Surface[];
+  /** Change the BO as the GPU would and announce it to the client; throws ProtocolError. */
+  gpuWrite(bo: number, ranges: DataRange[]): void;
+}
+
+type Queued = Exclude<Command, Ping> | ProtocolError;
+
+/** Bytes charged per queued command on top of its frame, so many tiny frames stay bounded too. */
+const ITEM_OVERHEAD_BYTES = 64;
+/** Commands applied per event-loop turn before yielding (bounded work per tick). */
+const BATCH = 64;
+/** ws refuses close reasons over 123 bytes. */
+const MAX_REASON_BYTES = 123;
+
+export class Session implements SessionView {
+  name = '';
+  role: Role = 'driver';
+  readonly counters: Counters = { commands: 0, failed: 0, fences: 0, bytesWritten: 0, bytesRead: 0, pauses: 0, maxBacklog: 0 };
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<void>;
+
+  private state: 'hello' | 'open' | 'ended' = 'hello';
+  private readonly ns: Namespace;
+  private lastSeq = 0;
+  // Command queue: items before `head` are consumed; compacted now and then.
+  private queue: ({ msg: Queued; bytes: number } | undefined)[] = [];
+  private head = 0;
+  private backlog = 0;
+  private running = false;
+  private paused = false;
+  // Ordered outbox for replies that must wait (delayed fences and everything behind them).
+  private readonly outbox: { bytes: Uint8Array; at: number }[] = [];
+  private outboxBytes = 0;
+  private outboxTimer: NodeJS.Timeout | undefined;
+  private drainWaiter: (() => void) | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
+  /** First failure since the previous fence, and how many there were. */
+  private failure: { errors: number; code: ErrorCode; message: string; errSeq: number | undefined } | null = null;
+
+  constructor(
+    readonly id: number,
+    private readonly ws: WebSocket,
+    private readonly host: Host,
+  ) {
+    this.ns = new Namespace(host.memory);
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('error', (err) => this.log(`socket error: ${err.message}`));
+    ws.on('close', (code, reason) => {
+      this.log(`closed ${code}${reason.length > 0 ? ` ${reason.toString()}` : ''}`);
+      this.end();
+    });
+    const t = host.options.helloTimeout;
+    this.helloTimer = setTimeout(() => this.fatal('protocol', `no hello within ${t} ms`), t);
+  }
+
+  // ---- SessionView ----
+
+  boIds(): number[] {
+    return this.ns.boIds();
+  }
+  bo(id: number): Uint8Array | undefined {
+    return this.ns.snapshot(id);
+  }
+  surfaces(): Surface[] {
+    return this.ns.surfaceList();
+  }
+  gpuWrite(bo: number, ranges: DataRange[]): void {
+    this.deviceWrite(bo, ranges, undefined);
+  }
+
+  // ---- lifecycle ----
+
+  /** Closes with a close frame (device shutdown, restart, fatal protocol error). */
+  shutdown(code: CloseCode, reason: string): void {
+    if (this.state === 'ended') return;
+    this.end();
+    this.ws.close(code, fitReason(reason));
+  }
+
+  /** Cuts the connection without a close frame (drop fault, stragglers at shutdown). */
+  kill(): void {
+    this.end();
+    this.ws.terminate();
+  }
+
+  /** Frees everything once; later input is ignored. */
+  private end(): void {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    clearTimeout(this.helloTimer);
+    clearTimeout(this.outboxTimer);
+    this.ns.release();
+    this.queue = [];
+    this.head = 0;
+    this.backlog = 0;
+    this.drainWaiter?.();
+    this.host.ended(this);
+  }
+
+  private fatal(code: ErrorCode, message: string, close: CloseCode = CLOSE_FOR[code] ?? CloseCode.protocolError): void {
+    if (this.state === 'ended') return;
+    this.log(`${code}: ${message}`);
+    this.sendNow(this.host.encoder.encode({ op: 'error', code, message }));
+    this.shutdown(close, `${code}: ${message}`);
+  }
+
+  private log(line: string): void {
+    this.host.options.log(`session ${this.id}${this.name ? ` (${this.name})` : ''}: ${line}`);
+  }
+
+  // ---- input ----
+
+  private onMessage(frame: Buffer, isBinary: boolean): void {
+    if (this.state === 'ended') return;
+    if (!isBinary) return this.fatal('text_frame', 'text frames are not part of the protocol; send binary frames');
+    const { recorder, faults } = this.host;
+    if (recorder.active) recorder.record(this.id, frame);
+    if (faults.onReceive(this.id)) {
+      this.log('dropping connection (fault)');
+      return this.kill();
+    }
+    const msg = decodeDriverFrame(frame);
+    if (msg instanceof ProtocolError && msg.code === 'malformed') return this.fatal('malformed', msg.message);
+    if (this.state === 'hello') return this.onHello(msg);
+    if (!(msg instanceof ProtocolError) && msg.op === 'hello') return this.fatal('protocol', 'second hello');
+    const seq = msg.seq;
+    if (seq !== undefined) {
+      if (seq <= this.lastSeq) return this.fatal('bad_seq', `seq ${seq} after ${this.lastSeq}: seq must increase`);
+      this.lastSeq = seq;
+    }
+    if (!(msg instanceof ProtocolError) && msg.op === 'ping') {
+      return this.sendNow(this.host.encoder.encode({ op: 'pong', seq: msg.seq }));
+    }
+    this.enqueue(msg, frame.length + ITEM_OVERHEAD_BYTES);
+  }
+
+  private onHello(msg: Hello | Command | ProtocolError): void {
+    clearTimeout(this.helloTimer);
+    if (msg instanceof ProtocolError || msg.op !== 'hello') {
+      const what = msg instanceof ProtocolError ? msg.message : `op '${msg.op}'`;
+      return this.fatal('protocol', `expected hello first, got ${what}`);
+    }
+    const { options, features } = this.host;
+    const version = Math.min(msg.max, PROTOCOL_VERSION_MAX);
+    if (version < Math.max(msg.min, PROTOCOL_VERSION_MIN)) {
+      return this.fatal(
+        'version_unsupported',
+        `driver speaks versions ${msg.min}..${msg.max}, device ${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`,
+      );
+    }
+    if (options.token !== undefined && !sameToken(msg.token, options.token)) {
+      return this.fatal('bad_token', msg.token === undefined ? 'token required' : 'wrong token');
+    }
+    if (msg.role === 'control' && !options.control) {
+      return this.fatal('forbidden', 'control connections are disabled on this device', CloseCode.policyViolation);
+    }
+    this.role = msg.role ?? 'driver';
+    this.name = msg.name ?? '';
+    this.state = 'open';
+    this.log(`hello: version ${version}, role ${this.role}`);
+    this.emit({ op: 'welcome', version, session: this.id, pageSize: options.pageSize, features: [...features], ...options.limits });
+  }
+
+  private enqueue(msg: Queued, bytes: number): void {
+    this.queue.push({ msg, bytes });
+    this.backlog += bytes;
+    if (this.backlog > this.counters.maxBacklog) this.counters.maxBacklog = this.backlog;
+    if (!this.paused && this.backlog > this.host.options.highWaterMark) {
+      this.paused = true;
+      this.counters.pauses++;
+      this.ws.pause();
+    }
+    if (!this.running) void this.pump();
+  }
+
+  private maybeResume(): void {
+    const low = this.host.options.highWaterMark / 2;
+    if (this.drainWaiter !== undefined && this.outboundBytes() <= low) this.drainWaiter();
+    if (this.paused && this.state !== 'ended' && this.backlog + this.outboundBytes() <= low) {
+      this.paused = false;
+      this.ws.resume();
+    }
+  }
+
+  // ---- applying ----
+
+  /** Applies queued commands in order; runs until the queue is empty or the session ends. */
+  private async pump(): Promise<void> {
+    this.running = true;
+    const { faults, pacer, options } = this.host;
+    try {
+      let applied = 0;
+      while (this.state === 'open' && this.head < this.queue.length) {
+        if (faults.stalled(this.id)) {
+          await faults.released();
+          continue;
+        }
+        if (this.outboundBytes() > options.highWaterMark) {
+          await new Promise<void>((resolve) => (this.drainWaiter = resolve));
+          this.drainWaiter = undefined;
+          continue;
+        }
+        const item = this.queue[this.head]!;
+        this.queue[this.head++] = undefined;
+        if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+          this.queue = this.queue.slice(this.head);
+          this.head = 0;
+        }
+        const wait = pacer.reserve(dmaBytes(item.msg, item.bytes - ITEM_OVERHEAD_BYTES));
+        if (wait > 0) await sleep(wait);
+        if (this.state !== 'open') break;
+        this.apply(item.msg);
+        this.backlog -= item.bytes;
+        this.maybeResume();
+        if (++applied % BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (e) {
+      this.log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      this.shutdown(CloseCode.internalError, 'internal error');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private apply(msg: Queued): void {
+    if (msg instanceof ProtocolError) return this.reject(msg);
+    if (msg.op === 'fence') return this.signal(msg);
+    const injected = this.host.faults.onCommand(this.id);
+    if (injected !== undefined) return this.reject(new ProtocolError('injected', injected, msg.seq));
+    try {
+      this.execute(msg);
+      this.counters.commands++;
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      this.reject(e);
+    }
+  }
+
+  private execute(msg: Exclude<Queued, ProtocolError | Fence>): void {
+    const { ns, counters } = this;
+    const { seq } = msg;
+    switch (msg.op) {
+      case 'defineBo':
+        return ns.defineBo(msg.bo, msg.size, seq);
+      case 'destroyBo':
+        return ns.destroyBo(msg.bo, seq);
+      case 'defineSurface':
+        return ns.defineSurface(msg);
+      case 'destroySurface':
+        return ns.destroySurface(msg.sid, seq);
+      case 'write':
+        counters.bytesWritten += ns.write(msg.bo, msg.ranges, seq);
+        return;
+      case 'writeSurface':
+        counters.bytesWritten += ns.writeBoxes(msg.sid, msg.boxes, seq);
+        return;
+      case 'readback': {
+        const ranges = ns.read(msg.bo, msg.ranges, seq);
+        for (const [, data] of ranges) counters.bytesRead += data.length;
+        return this.emit({ op: 'readbackData', seq, bo: msg.bo, ranges });
+      }
+      case 'gpuWrite':
+        return this.gpuWriteFrom(msg);
+      case 'digest': {
+        const { pageSize } = this.host.options;
+        const hashes = ns.digest(msg.bo, msg.offset, msg.length, pageSize, seq);
+        return this.emit({ op: 'digestData', seq, bo: msg.bo, offset: msg.offset, pageSize, hashes });
+      }
+      case 'stats': {
+        const { memory } = this.host;
+        return this.emit({
+          op: 'statsData', seq, bos: ns.boCount, surfaces: ns.surfaceCount, bytes: ns.bytes,
+          commands: counters.commands, failed: counters.failed, fences: counters.fences,
+          bytesWritten: counters.bytesWritten, bytesRead: counters.bytesRead,
+          sessions: this.host.sessionCount(), deviceBos: memory.bos, deviceBytes: memory.bytes,
+        });
+      }
+    }
+  }
+
+  /** gpuWrite from the wire: own BO, or (control role) another session's BO. */
+  private gpuWriteFrom(msg: GpuWrite): void {
+    if (msg.session === undefined || msg.session === this.id) return this.deviceWrite(msg.bo, msg.ranges, msg.seq);
+    if (this.role !== 'control') {
+      throw new ProtocolError('forbidden', 'only control connections may write another session\'s BO', msg.seq);
+    }
+    const target = this.host.findSession(msg.session);
+    if (target === undefined) throw new ProtocolError('unknown_bo', `no session ${msg.session}`, msg.seq);
+    target.deviceWrite(msg.bo, msg.ranges, msg.seq);
+  }
+
+  /** Applies a device-side write to this session's BO and announces it (ranges are encoded now). */
+  private deviceWrite(bo: number, ranges: DataRange[], seq: number | undefined): void {
+    if (this.state !== 'open') throw new ProtocolError('unknown_bo', `session ${this.id} is not open`, seq);
+    this.counters.bytesWritten += this.ns.write(bo, ranges, seq);
+    this.emit({ op: 'deviceWrite', bo, ranges });
+  }
+
+  private reject(err: ProtocolError): void {
+    this.counters.failed++;
+    if (this.failure === null) this.failure = { errors: 1, code: err.code, message: err.message, errSeq: err.seq };
+    else this.failure.errors++;
+    this.emit({ op: 'error', code: err.code, message: err.message, seq: err.seq });
+  }
+
+  private signal(f: Fence): void {
+    this.counters.fences++;
+    const failure = this.failure;
+    this.failure = null;
+    const reply: Signaled =
+      failure === null
+        ? { op: 'signaled', seq: f.seq, fence: f.fence, ok: true }
+        : { op: 'signaled', seq: f.seq, fence: f.fence, ok: false, ...failure };
+    this.emit(reply, this.host.options.fenceLatency + this.host.faults.fenceDelay(this.id));
+  }
+
+  // ---- output ----
+
+  /** Encodes now (so views into BOs or frames are copied now) and sends in order after `delay` ms. */
+  private emit(msg: DeviceMessage, delay = 0): void {
+    const bytes = this.host.encoder.encode(msg);
+    if (delay <= 0 && this.outbox.length === 0) return this.sendNow(bytes);
+    this.outbox.push({ bytes, at: performance.now() + delay });
+    this.outboxBytes += bytes.length;
+    this.flushOutbox();
+  }
+
+  private flushOutbox(): void {
+    if (this.outboxTimer !== undefined || this.state === 'ended') return;
+    while (this.outbox.length > 0) {
+      const wait = this.outbox[0]!.at - performance.now();
+      if (wait > 0) {
+        this.outboxTimer = setTimeout(() => {
+          this.outboxTimer = undefined;
+          this.flushOutbox();
+        }, wait);
+        return;
+      }
+      const { bytes } = this.outbox.shift()!;
+      this.outboxBytes -= bytes.length;
+      this.sendNow(bytes);
+    }
+  }
+
+  private sendNow(bytes: Uint8Array): void {
+    this.ws.send(bytes, { binary: true }, (err) => {
+      if (err !== undefined && err !== null && this.state !== 'ended') this.log(`send failed: ${err.message}`);
+      this.maybeResume();
+    });
+  }
+
+  private outboundBytes(): number {
+    return this.ws.bufferedAmount + this.outboxBytes;
+  }
+}
+
+/** Bytes the emulated DMA engine moves for a command. */
+function dmaBytes(msg: Queued, frameBytes: number): number {
+  if (msg instanceof ProtocolError) return 0;
+  switch (msg.op) {
+    case 'write':
+    case 'writeSurface':
+    case 'gpuWrite':
+      return frameBytes;
+    case 'readback':
+      return msg.ranges.reduce((sum, [, length]) => sum + length, 0);
+    default:
+      return 0;
+  }
+}
+
+function sameToken(given: string | undefined, want: string): boolean {
+  if (given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(want);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function fitReason(reason: string): string {
+  let r = reason;
+  while (Buffer.byteLength(r) > MAX_REASON_BYTES) r = r.slice(0, -1);
+  return r;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

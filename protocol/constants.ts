@@ -1,0 +1,127 @@
+// Wire constants of the vgpu-dirty device protocol (docs/protocol.md is the normative text).
+// Values here are part of the wire contract: changing one is a protocol version change.
+
+/** Protocol versions this implementation speaks; hello/welcome negotiate the highest common one. */
+export const PROTOCOL_VERSION_MIN = 1;
+export const PROTOCOL_VERSION_MAX = 1;
+
+/** Largest value of a u32 field (ids, offsets, sizes, surface dimensions). */
+export const U32_MAX = 0xffff_ffff;
+
+/** Ops the driver sends. Everything after hello carries a `seq`. */
+export const COMMAND_OPS = [
+  'hello',
+  'defineBo',
+  'destroyBo',
+  'defineSurface',
+  'destroySurface',
+  'write',
+  'writeSurface',
+  'readback',
+  'gpuWrite',
+  'fence',
+  'digest',
+  'stats',
+  'ping',
+] as const;
+
+/** Ops the device sends. */
+export const REPLY_OPS = [
+  'welcome',
+  'signaled',
+  'readbackData',
+  'digestData',
+  'statsData',
+  'deviceWrite',
+  'pong',
+  'error',
+] as const;
+
+/** Feature names announced in welcome.features. */
+export const FEATURES = ['surfaces', 'gpuWrite', 'digest', 'stats'] as const;
+/** Extra feature announced when the device accepts role 'control' connections. */
+export const FEATURE_CONTROL = 'control';
+
+/**
+ * Error codes carried by `{op:'error'}` and by failed fences. The first group answers one
+ * command and keeps the connection; the second group is sent just before the device closes
+ * the connection with the matching close code (see CLOSE_FOR).
+ */
+export const ERROR_CODES = [
+  'bad_message',
+  'unknown_op',
+  'unknown_bo',
+  'unknown_surface',
+  'exists',
+  'out_of_range',
+  'misaligned',
+  'in_use',
+  'limit',
+  'forbidden',
+  'injected',
+  // connection-fatal
+  'malformed',
+  'protocol',
+  'bad_seq',
+  'version_unsupported',
+  'bad_token',
+  'too_big',
+  'text_frame',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** WebSocket close codes the device uses (RFC 6455 §7.4.1, 1012 from the IANA registry). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  unsupportedData: 1003,
+  invalidData: 1007,
+  policyViolation: 1008,
+  tooBig: 1009,
+  internalError: 1011,
+  serviceRestart: 1012,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Close code that follows each connection-fatal error code. */
+export const CLOSE_FOR: Partial<Record<ErrorCode, CloseCode>> = {
+  malformed: CloseCode.invalidData,
+  protocol: CloseCode.protocolError,
+  bad_seq: CloseCode.protocolError,
+  version_unsupported: CloseCode.protocolError,
+  bad_token: CloseCode.policyViolation,
+  too_big: CloseCode.tooBig,
+  text_frame: CloseCode.unsupportedData,
+};
+
+/** Limits a device announces in welcome; DEFAULT_LIMITS when not configured. */
+export interface Limits {
+  /** BOs alive at once, over all connections. */
+  maxBos: number;
+  /** Bytes of one BO (at most U32_MAX so every offset fits a u32). */
+  maxBoSize: number;
+  /** Bytes of all BOs alive at once, over all connections. */
+  maxTotalBytes: number;
+  /** Surfaces alive at once, over all connections. */
+  maxSurfaces: number;
+  /** Bytes of one WebSocket message, either direction; larger ones close with 1009. */
+  maxMessageSize: number;
+  /** Ranges, boxes or digest pages in one message. */
+  maxRanges: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxBos: 4096,
+  maxBoSize: 256 * 1024 * 1024,
+  maxTotalBytes: 1024 * 1024 * 1024,
+  maxSurfaces: 4096,
+  maxMessageSize: 16 * 1024 * 1024,
+  maxRanges: 16384,
+});
+
+/** Page size used for digests unless the device is configured otherwise. */
+export const DEFAULT_PAGE_SIZE = 4096;
+
+/** Bytes of one page digest (SHA-256 truncated). */
+export const DIGEST_BYTES = 8;

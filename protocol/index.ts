@@ -1,0 +1,6 @@
+// Public surface of the wire protocol (see docs/protocol.md).
+export * from './constants.js';
+export type * from './messages.js';
+export { ProtocolError, parseDriverMessage, parseDeviceMessage } from './validate.js';
+export { Encoder, decodeFrame, decodeDriverFrame, decodeDeviceFrame } from './codec.js';
+export { pageDigests, pageCount } from './digest.js';
