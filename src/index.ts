@@ -4,3 +4,4 @@
  */
 export * from './core/index.js';
 export * from './driver/index.js';
+export * from './workload/index.js';

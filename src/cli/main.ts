@@ -2,26 +2,33 @@
 import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
 import { deviceCommand } from './device-command.js';
+import { RUN_HELP, runCommand } from './run-command.js';
 
 const HELP = `vgpu-dirty — simulated MMU dirty tracking, vmwgfx-style driver and a fake GPU device
 
 Usage: vgpu-dirty <command> [options]
 
 Commands:
+  run       the main job: framebuffer + vertex buffer, scripted multi-CPU
+            workload synced at 60 Hz to a device, coherence checked (default)
   demo      map a buffer object into two processes, write from every CPU,
-            clean-and-record, print the recorded pages and counters (default)
+            clean-and-record, print the recorded pages and counters
   device    run the fake GPU device server (WebSocket); prints
             'listening on ws://HOST:PORT' once ready
   help      this text; 'vgpu-dirty <command> --help' for a command's options
 
 Exit codes: 0 success, 1 a check failed, 2 bad arguments.
 
+${RUN_HELP}
+
 ${DEMO_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command = 'demo', ...rest] = argv;
+  const [command = 'run', ...rest] = argv;
   const out = (line: string): void => void process.stdout.write(line + '\n');
   switch (command) {
+    case 'run':
+      return runCommand(rest, out);
     case 'demo':
       return demoCommand(rest, out);
     case 'device':

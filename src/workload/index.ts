@@ -1,0 +1,2 @@
+export * from './main-job.js';
+export * from './scene.js';
