@@ -1,0 +1,22 @@
+// README's library example must run as printed and print what its comments say.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+
+test('the README library example runs and prints the recorded pages its comment promises', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(code, 'README has a js example');
+  const promised = /console\.log\(cleaned, bitmap\.toArray\(\), range\);\s*\/\/ (.*)/.exec(code)?.[1];
+  assert.ok(promised, 'the example states its output');
+  const file = '.readme-example.test.mjs'; // inside the package, so 'vgpu-dirty' resolves to itself
+  writeFileSync(file, code);
+  try {
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.split('\n')[0], promised.trim());
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
