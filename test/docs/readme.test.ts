@@ -20,3 +20,18 @@ test('the README library example runs and prints the recorded pages its comment 
     rmSync(file, { force: true });
   }
 });
+
+test('the README driver example runs against an embedded device and reports a coherent BO', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const code = /## Driver example\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(code, 'README has the driver example');
+  const file = '.readme-driver.test.mjs';
+  writeFileSync(file, code);
+  try {
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /ok: true, differing: \[\]/);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
