@@ -26,30 +26,12 @@ export class Bitmap {
 
   /** Set bits [from, to). */
   setRange(from: number, to: number): void {
-    this.checkRange(from, to);
-    for (let i = from; i < to; ) {
-      if ((i & 31) === 0 && i + 32 <= to) {
-        this.words[i >>> 5] = 0xffffffff;
-        i += 32;
-      } else {
-        this.set(i);
-        i++;
-      }
-    }
+    this.fillRange(from, to, true);
   }
 
   /** Clear bits [from, to). */
   clearRange(from: number, to: number): void {
-    this.checkRange(from, to);
-    for (let i = from; i < to; ) {
-      if ((i & 31) === 0 && i + 32 <= to) {
-        this.words[i >>> 5] = 0;
-        i += 32;
-      } else {
-        this.clear(i);
-        i++;
-      }
-    }
+    this.fillRange(from, to, false);
   }
 
   clearAll(): void {
@@ -58,34 +40,12 @@ export class Bitmap {
 
   /** First set bit in [from, limit), or limit when there is none. */
   findNextSet(from: number, limit = this.size): number {
-    if (from >= limit) return limit;
-    let w = from >>> 5;
-    let word = this.words[w]! & (0xffffffff << (from & 31));
-    const lastWord = (limit - 1) >>> 5;
-    for (;;) {
-      if (word !== 0) {
-        const bit = (w << 5) + (31 - Math.clz32(word & -word));
-        return bit < limit ? bit : limit;
-      }
-      if (++w > lastWord) return limit;
-      word = this.words[w]!;
-    }
+    return this.findNext(from, limit, 0);
   }
 
   /** First clear bit in [from, limit), or limit when there is none. */
   findNextClear(from: number, limit = this.size): number {
-    if (from >= limit) return limit;
-    let w = from >>> 5;
-    let word = ~this.words[w]! & (0xffffffff << (from & 31));
-    const lastWord = (limit - 1) >>> 5;
-    for (;;) {
-      if (word !== 0) {
-        const bit = (w << 5) + (31 - Math.clz32(word & -word));
-        return bit < limit ? bit : limit;
-      }
-      if (++w > lastWord) return limit;
-      word = ~this.words[w]!;
-    }
+    return this.findNext(from, limit, 0xffffffff);
   }
 
   /** Number of set bits. */
@@ -116,6 +76,37 @@ export class Bitmap {
       s = this.findNextSet(e, limit);
     }
     return out;
+  }
+
+  /** Whole words at a time where the range covers them. */
+  private fillRange(from: number, to: number, value: boolean): void {
+    this.checkRange(from, to);
+    for (let i = from; i < to; ) {
+      if ((i & 31) === 0 && i + 32 <= to) {
+        this.words[i >>> 5] = value ? 0xffffffff : 0;
+        i += 32;
+      } else {
+        if (value) this.set(i);
+        else this.clear(i);
+        i++;
+      }
+    }
+  }
+
+  /** First bit in [from, limit) that differs from `flip` (0: first set bit; all ones: first clear bit). */
+  private findNext(from: number, limit: number, flip: number): number {
+    if (from >= limit) return limit;
+    let w = from >>> 5;
+    let word = (this.words[w]! ^ flip) & (0xffffffff << (from & 31));
+    const lastWord = (limit - 1) >>> 5;
+    for (;;) {
+      if (word !== 0) {
+        const bit = (w << 5) + (31 - Math.clz32(word & -word));
+        return bit < limit ? bit : limit;
+      }
+      if (++w > lastWord) return limit;
+      word = this.words[w]! ^ flip;
+    }
   }
 
   private checkRange(from: number, to: number): void {
