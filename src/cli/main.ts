@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
+import { CHECK_HELP, checkCommand } from './check-command.js';
 import { deviceCommand } from './device-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
 
@@ -13,6 +14,8 @@ Commands:
             workload synced at 60 Hz to a device, coherence checked (default)
   demo      map a buffer object into two processes, write from every CPU,
             clean-and-record, print the recorded pages and counters
+  check     explore every interleaving of a small scenario and check the
+            dirty-tracking invariants; print a counterexample when one fails
   device    run the fake GPU device server (WebSocket); prints
             'listening on ws://HOST:PORT' once ready
   help      this text; 'vgpu-dirty <command> --help' for a command's options
@@ -20,6 +23,8 @@ Commands:
 Exit codes: 0 success, 1 a check failed, 2 bad arguments.
 
 ${RUN_HELP}
+
+${CHECK_HELP}
 
 ${DEMO_HELP}`;
 
@@ -31,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest, out);
     case 'demo':
       return demoCommand(rest, out);
+    case 'check':
+      return checkCommand(rest, out);
     case 'device':
       return deviceCommand(rest);
     case 'help':
@@ -42,6 +49,12 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown command '${command}'`);
   }
 }
+
+// A reader that goes away early (`vgpu-dirty check | head`) is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

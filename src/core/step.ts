@@ -7,7 +7,12 @@ import type { Mm } from './mm.js';
  * one null check, and steps sit only on slow paths (never on a TLB hit).
  */
 export const Step = {
-  /** A CPU has just inserted a TLB entry after a page walk. */
+  /**
+   * A CPU has just inserted a TLB entry after a page walk. For a write, the
+   * store itself is still pending here: no TLB shootdown can complete before
+   * it lands (an IPI waits for the instruction), so a hook must not run a
+   * flush-and-consume sequence at this point and then let the store land.
+   */
   TlbFill: 0,
   /** A CPU is about to set D in an in-memory PTE through a writable clean entry (the locked RMW re-checks the PTE). */
   DirtyBitSet: 1,

@@ -16,11 +16,15 @@ import type { Mm } from './mm.js';
  */
 export class VivtCpu extends Cpu {
   readonly lines: number;
-  private readonly lineMm: Int32Array;
-  private readonly lineVpn: Int32Array;
+  // Line state, readable for inspection and state hashing (src/check); only this class writes it.
+  /** Address-space id per line, -1 when the line is empty. */
+  readonly lineMm: Int32Array;
+  readonly lineVpn: Int32Array;
+  /** 1 when the line holds data memory does not have yet. */
+  readonly lineDirty: Uint8Array;
+  /** Line data, one page per line. */
+  readonly storage: Uint8Array;
   private readonly linePhys: Float64Array;
-  private readonly lineDirty: Uint8Array;
-  private readonly storage: Uint8Array;
   private victim = 0;
   /** Lines written back to memory (evictions and flushes). */
   writebacks = 0;
@@ -43,6 +47,11 @@ export class VivtCpu extends Cpu {
 
   override frameForWrite(mm: Mm, vpn: number, va: number): number {
     return this.line(mm.id, vpn, super.frameForWrite(mm, vpn, va), true);
+  }
+
+  /** The line the next allocation replaces (round robin). */
+  get nextVictim(): number {
+    return this.victim;
   }
 
   /** Write back and drop the lines of mm in [startVpn, endVpn). Returns lines written back. */

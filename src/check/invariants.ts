@@ -1,0 +1,84 @@
+/**
+ * The properties the explorer checks, each a pure function of the world and
+ * the bookkeeping the execution keeps (bitmasks of pgoffs, bit p = pgoff p).
+ *
+ *  guarantee-a  every PTE dirty when a clean-record call starts is recorded by it;
+ *  guarantee-b  every page written while the call ran is recorded by it, or
+ *               still has a dirty PTE when it returns, or both (seed thread, §1.6);
+ *  stale-writable-tlb  when a wp call returns, no CPU holds a writable TLB
+ *               entry for a PTE in its range that is not writable (§1.4, §7.1);
+ *  lost-write   after a quiescent final sync (flush caches, the same helper,
+ *               the consumer copies what it recorded) the device copy holds the
+ *               last value written to every byte.
+ */
+import { PTE_PRESENT, PTE_WRITE } from '../core/pte.js';
+import { PAGE_SIZE, type World } from './world.js';
+
+export type InvariantName = 'guarantee-a' | 'guarantee-b' | 'stale-writable-tlb' | 'lost-write';
+
+export const INVARIANT_NAMES: readonly InvariantName[] = ['guarantee-a', 'guarantee-b', 'stale-writable-tlb', 'lost-write'];
+
+export interface Violation {
+  readonly invariant: InvariantName;
+  readonly pgoff: number;
+  readonly message: string;
+}
+
+const lowestBit = (mask: number): number => 31 - Math.clz32(mask & -mask);
+const hex = (v: number): string => `0x${v.toString(16).padStart(2, '0')}`;
+/** "{0,2}" for a pgoff mask. */
+export function pageList(mask: number): string {
+  const out: number[] = [];
+  for (let p = 0; mask >>> p !== 0; p++) if (mask & (1 << p)) out.push(p);
+  return `{${out.join(',')}}`;
+}
+
+/** At a clean-record call's return. `dirtyAtStart`, `written` and `recorded` are pgoff masks. */
+export function checkCleanReturn(world: World, first: number, nr: number, dirtyAtStart: number, written: number, recorded: number): Violation | null {
+  const missedA = dirtyAtStart & ~recorded;
+  if (missedA !== 0) {
+    const p = lowestBit(missedA);
+    return { invariant: 'guarantee-a', pgoff: p, message: `pgoff ${p} had a dirty PTE when clean-record started but is not recorded (recorded ${pageList(recorded)})` };
+  }
+  const missedB = written & ~recorded & ~world.dirtyMask(first, nr);
+  if (missedB !== 0) {
+    const p = lowestBit(missedB);
+    return { invariant: 'guarantee-b', pgoff: p, message: `pgoff ${p} was written during clean-record but is neither recorded nor dirty at its return` };
+  }
+  return null;
+}
+
+/** At a wp call's return: writable TLB entries whose PTE is no longer present and writable. */
+export function checkWpReturn(world: World, first: number, nr: number): Violation | null {
+  for (const v of world.vmas) {
+    for (let p = first; p < first + nr; p++) {
+      const vpn = world.vpnOf(v, p);
+      const pte = v.mm.readPte(vpn);
+      if ((pte & (PTE_PRESENT | PTE_WRITE)) === (PTE_PRESENT | PTE_WRITE)) continue;
+      for (const cpu of world.machine.cpus) {
+        const e = cpu.tlb.peek(v.mm.id, vpn);
+        if (e !== null && e & PTE_WRITE) {
+          return { invariant: 'stale-writable-tlb', pgoff: p, message: `wp [${first},${first + nr}) returned while cpu${cpu.id} still holds a writable TLB entry for read-only pgoff ${p}` };
+        }
+      }
+    }
+  }
+  return null;
+}
+
+/** After the final sync: the device copy against the oracle, over the bytes CPUs write. */
+export function checkDeviceCopy(world: World): Violation | null {
+  const cpus = world.machine.cpus.length;
+  for (let p = 0; p < world.pages; p++) {
+    for (let o = 0; o < cpus; o++) {
+      const i = p * PAGE_SIZE + o;
+      if (world.device[i] !== world.oracle[i]) {
+        return {
+          invariant: 'lost-write', pgoff: p,
+          message: `pgoff ${p} byte ${o}: the device copy has ${hex(world.device[i]!)} but cpu${o} last wrote ${hex(world.oracle[i]!)}`,
+        };
+      }
+    }
+  }
+  return null;
+}
