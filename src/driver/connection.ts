@@ -1,4 +1,4 @@
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import {
   type Command, type DeviceMessage, type DeviceWrite, Encoder, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
   ProtocolError, type Signaled, type Welcome, decodeDeviceFrame,
@@ -14,6 +14,14 @@ export interface ConnectionOptions {
   name?: string;
   /** Largest frame accepted from the device (default 64 MiB). */
   maxPayload?: number;
+  /**
+   * Send frames with an all-zero masking key (default false). RFC 6455 wants a
+   * random key from clients (it protects proxies that cache by content); with a
+   * zero key ws sends our buffer as is instead of copying it into a masked
+   * copy, which saves one copy of every DMA byte. Only for trusted links
+   * (loopback to a local device); see docs/performance.md for the effect.
+   */
+  zeroMask?: boolean;
   /** Reconnect after an unexpected close, with exponential backoff (default true). */
   reconnect?: boolean;
   backoffInitialMs?: number;
@@ -24,6 +32,17 @@ export interface ConnectionOptions {
   /** Called when a session ends unexpectedly (before reconnecting). */
   onLost?: (reason: string) => void;
   log?: (line: string) => void;
+}
+
+/** The ws client options of a device connection (the benchmarks' raw ws baseline uses the same). */
+export function wsClientOptions(opts: Pick<ConnectionOptions, 'maxPayload' | 'zeroMask'> = {}): ClientOptions {
+  const o: ClientOptions = { perMessageDeflate: false, maxPayload: opts.maxPayload ?? 64 << 20 };
+  if (opts.zeroMask === true) o.generateMask = zeroMask;
+  return o;
+}
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
 }
 
 interface Waiter<T> {
@@ -177,7 +196,7 @@ export class DeviceConnection {
   }
 
   private open(): void {
-    const ws = new WebSocket(this.options.url, { perMessageDeflate: false, maxPayload: this.options.maxPayload ?? 64 << 20 });
+    const ws = new WebSocket(this.options.url, wsClientOptions(this.options));
     this.ws = ws;
     this.seq = 0;
     ws.binaryType = 'nodebuffer';
