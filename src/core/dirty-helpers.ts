@@ -54,26 +54,35 @@ export interface DirtyRange {
   end: number;
 }
 
-/** State shared by both walks (struct wp_walk). */
-interface WpWalk {
-  total: number;
+/**
+ * State shared by both walks (struct wp_walk). Classes, not object spreads,
+ * so the per-PTE code sees two stable, related hidden classes.
+ */
+class WpWalk {
+  total = 0;
   /** Deferred-flush window in vpns; inverted (empty) at each VMA start. */
-  flushStart: number;
-  flushEnd: number;
-  range: NotifierRange | null;
+  flushStart = 0;
+  flushEnd = 0;
+  range: NotifierRange | null = null;
   readonly strict: boolean;
   readonly initiator: number;
   readonly stats: HelperStats | null;
+
+  constructor(opts: HelperOptions) {
+    this.strict = opts.strict ?? false;
+    this.initiator = opts.initiator ?? -1;
+    this.stats = opts.stats ?? null;
+  }
 }
 
 /** struct clean_walk. */
-interface CleanWalk extends WpWalk {
-  readonly bitmap: Bitmap;
-  readonly bitmapPgoff: number;
-  start: number;
-  end: number;
+class CleanWalk extends WpWalk {
   /** bit index = vpn + bitDelta for the current VMA. */
-  bitDelta: number;
+  bitDelta = 0;
+
+  constructor(opts: HelperOptions, readonly bitmap: Bitmap, readonly bitmapPgoff: number, public start: number, public end: number) {
+    super(opts);
+  }
 }
 
 /** No dirty tracking on COW, read-only or hugetlb VMAs. */
@@ -182,8 +191,8 @@ function cleanRecordPte(table: Int32Array, index: number, vpn: number, walk: MmW
   return 0;
 }
 
-const wpOps: WalkOps<WpWalk> = { testWalk, preVma, hugeEntry, pteEntry: wpPte, postVma };
-const cleanOps: WalkOps<CleanWalk> = { testWalk, preVma: cleanPreVma, hugeEntry, pteEntry: cleanRecordPte, postVma };
+const wpOps: WalkOps<WpWalk> = { testWalk, preVma, hugeEntry, pteEntry: wpPte, pteMask: PTE_WRITE, postVma };
+const cleanOps: WalkOps<CleanWalk> = { testWalk, preVma: cleanPreVma, hugeEntry, pteEntry: cleanRecordPte, pteMask: PTE_DIRTY, postVma };
 
 function checkRange(mapping: Mapping, firstIndex: number, nr: number): void {
   if (!Number.isInteger(firstIndex) || firstIndex < 0) throw new InvalidArgumentError(`firstIndex must be a non-negative integer, got ${firstIndex}`);
@@ -191,13 +200,6 @@ function checkRange(mapping: Mapping, firstIndex: number, nr: number): void {
   if (firstIndex + nr > mapping.nrPages) {
     throw new InvalidArgumentError(`pgoffs [${firstIndex}, ${firstIndex + nr}) exceed ${mapping.name} (${mapping.nrPages} pages)`);
   }
-}
-
-function newWpWalk(opts: HelperOptions): WpWalk {
-  return {
-    total: 0, flushStart: 0, flushEnd: 0, range: null,
-    strict: opts.strict ?? false, initiator: opts.initiator ?? -1, stats: opts.stats ?? null,
-  };
 }
 
 /**
@@ -208,7 +210,7 @@ function newWpWalk(opts: HelperOptions): WpWalk {
  */
 export function wpSharedMappingRange(mapping: Mapping, firstIndex: number, nr: number, opts: HelperOptions = {}): number {
   checkRange(mapping, firstIndex, nr);
-  const w = newWpWalk(opts);
+  const w = new WpWalk(opts);
   mapping.iMmapReaders++;
   try {
     walkPageMapping(mapping, firstIndex, nr, wpOps, w);
@@ -247,13 +249,7 @@ export function cleanRecordSharedMappingRange(
   }
   if (!Number.isInteger(range.start) || !Number.isInteger(range.end)) throw new InvalidArgumentError('range start/end must be integers');
   const empty = range.start >= range.end;
-  const w: CleanWalk = {
-    ...newWpWalk(opts),
-    bitmap, bitmapPgoff,
-    start: empty ? nr : range.start,
-    end: empty ? 0 : range.end,
-    bitDelta: 0,
-  };
+  const w = new CleanWalk(opts, bitmap, bitmapPgoff, empty ? nr : range.start, empty ? 0 : range.end);
   mapping.iMmapReaders++;
   try {
     walkPageMapping(mapping, firstIndex, nr, cleanOps, w);

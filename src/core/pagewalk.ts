@@ -27,8 +27,15 @@ export interface WalkOps<P> {
   preVma?(start: number, end: number, walk: MmWalk<P>): number;
   /** A huge PMD/PUD leaf overlapping the range. The walker never splits or descends into it. */
   hugeEntry?(leaf: number, vpn: number, pages: number, walk: MmWalk<P>): void;
-  /** Every PTE slot (present or not) of a populated PTE table in range; non-zero stops the walk. */
+  /**
+   * PTE slots of a populated PTE table in range; non-zero stops the walk.
+   * With `pteMask` set, only slots with one of those bits set are offered:
+   * the test runs inline in the walk loop, so a walk that finds little to do
+   * costs a load and an AND per PTE instead of a (possibly polymorphic) call.
+   */
   pteEntry?(table: Int32Array, index: number, vpn: number, walk: MmWalk<P>): number;
+  /** Bits a PTE needs for pteEntry to see it (0 or absent: every slot). */
+  pteMask?: number;
   /** After the VMA's page tables, unconditionally once preVma succeeded. */
   postVma?(walk: MmWalk<P>): void;
 }
@@ -87,6 +94,7 @@ export function walkPageMapping<P>(
 function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmWalk<P>, walker: number): number {
   const pt = mm.pageTable;
   const pteEntry = ops.pteEntry;
+  const mask = ops.pteMask || -1;
   let v = sv;
   while (v < ev) {
     const pudIdx = Math.floor(v / PAGES_PER_PUD);
@@ -118,6 +126,7 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
         pt.lockTable(n, walker);
         try {
           for (let i = v - base; i < to; i++) {
+            if ((table[i]! & mask) === 0) continue;
             const r = pteEntry(table, i, base + i, walk);
             if (r !== 0) return r;
           }
