@@ -23,16 +23,45 @@ const SCENARIOS: readonly Scenario[] = [cpuAccess, helperCost, writeback, fenceL
 const EXPECTED_IDS = ['1', '2', '3', '4', '5', '6', '7'];
 const MIN_RUNS = 5;
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, only: { type: 'string' }, runs: { type: 'string' }, profile: { type: 'string' } },
-    strict: true,
-  });
-  const quick = values.quick === true;
-  if (values.profile !== undefined) childNodeArgs.push('--cpu-prof', '--cpu-prof-dir', values.profile);
+const HELP = `npm run bench [-- --quick] [--only 1,3] [--runs N] [--profile DIR]
+
+Runs the benchmark scenarios (1 CPU access path, 2 helper cost, 3 end-to-end
+writeback with 6 memory, 4 fence latency, 5 strategies, 7 slow device), each
+against a baseline measured in the same run. Prints a table and writes
+bench/results/<timestamp>.json. --quick: small sizes (under a minute).
+--runs N: measured runs per scenario (at least ${MIN_RUNS}). --profile DIR: V8 CPU
+profile of every child process. Exit 1 when a scenario produced no numbers,
+2 on bad arguments; never because of a speed.`;
+
+/** Bad command line: message on stderr, exit 2. */
+class UsageError extends Error {}
+
+function parseCommandLine() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: { quick: { type: 'boolean' }, only: { type: 'string' }, runs: { type: 'string' }, profile: { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const only = values.only?.split(',').map((s) => s.trim());
+  for (const id of only ?? []) if (!EXPECTED_IDS.includes(id)) throw new UsageError(`--only: unknown scenario '${id}' (1–7)`);
+  const runs = Number(values.runs ?? MIN_RUNS);
+  if (!Number.isInteger(runs) || runs < MIN_RUNS) throw new UsageError(`--runs must be an integer >= ${MIN_RUNS}, got '${values.runs}'`);
+  return { help: values.help === true, quick: values.quick === true, only, runs, profile: values.profile };
+}
+
+async function main(): Promise<number> {
+  const args = parseCommandLine();
+  if (args.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const { quick, only, runs } = args;
+  if (args.profile !== undefined) childNodeArgs.push('--cpu-prof', '--cpu-prof-dir', args.profile);
   const selected = SCENARIOS.filter((s) => only === undefined || only.includes(s.id));
-  const runs = Math.max(MIN_RUNS, Number(values.runs ?? MIN_RUNS));
   const ctx: Context = { quick, runs, warmup: 1, log: (line) => process.stderr.write(`${line}\n`) };
   const t0 = performance.now();
   const rows: Row[] = [];
@@ -84,8 +113,8 @@ main().then(
     process.exit(code);
   },
   async (e: unknown) => {
-    console.error(e);
+    console.error(e instanceof UsageError ? `bench: ${e.message}\n\n${HELP}` : e);
     await closeAllChildren();
-    process.exit(1);
+    process.exit(e instanceof UsageError ? 2 : 1);
   },
 );

@@ -1,5 +1,4 @@
-import { type MainJobOptions, type MainJobReport, runMainJob } from '../../src/index.js';
-import { MainJobProbe } from './probe.js';
+import { type Driver, type MainJobOptions, type MainJobReport, runMainJob } from '../../src/index.js';
 
 /** One main-job run with what the report lacks: CPU time, scan time, rounds, driver memory. */
 export interface MeasuredRun {
@@ -18,7 +17,7 @@ export interface MeasuredRun {
 
 /** Run the main job against an external device (so this process holds the driver only) and measure it. */
 export async function measureMainJob(opts: MainJobOptions & { deviceUrl: string; frames: number }): Promise<MeasuredRun> {
-  const probe = new MainJobProbe().install();
+  let driver: Driver | null = null;
   const memoryPeak: [number, number] = [0, 0];
   let first = { t: 0, rounds: 0 };
   let last = { t: 0, rounds: 0 };
@@ -26,27 +25,23 @@ export async function measureMainJob(opts: MainJobOptions & { deviceUrl: string;
     const m = process.memoryUsage();
     const half = f * 2 <= n ? 0 : 1;
     memoryPeak[half] = Math.max(memoryPeak[half], m.heapUsed + m.arrayBuffers);
-    const at = { t: performance.now(), rounds: probe.driver?.writeback.stats.rounds ?? 0 };
+    const at = { t: performance.now(), rounds: driver?.writeback.stats.rounds ?? 0 };
     if (f === 1) first = at;
     last = at;
   };
   const cpu0 = process.cpuUsage();
-  try {
-    const report = await runMainJob({ verifyEvery: 0, ...opts, onFrame });
-    const cpu = process.cpuUsage(cpu0);
-    if (!report.coherent) throw new Error(`main job (${report.strategy}) lost coherence: ${report.differingPages} pages differ, ${report.flushErrors} flush errors`);
-    const stats = probe.driver!.writeback.stats;
-    return {
-      report,
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      scanMs: probe.scanMs,
-      loopRounds: last.rounds - first.rounds,
-      loopSeconds: (last.t - first.t) / 1000,
-      memoryPeak,
-      stagingBuffers: stats.stagingBuffers,
-      peakInFlight: stats.peakInFlight,
-    };
-  } finally {
-    probe.uninstall();
-  }
+  const report = await runMainJob({ verifyEvery: 0, ...opts, onFrame, onDriver: (d) => (driver = d) });
+  const cpu = process.cpuUsage(cpu0);
+  if (!report.coherent) throw new Error(`main job (${report.strategy}) lost coherence: ${report.differingPages} pages differ, ${report.flushErrors} flush errors`);
+  const stats = (driver as Driver | null)!.writeback.stats;
+  return {
+    report,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    scanMs: stats.scanMs,
+    loopRounds: last.rounds - first.rounds,
+    loopSeconds: (last.t - first.t) / 1000,
+    memoryPeak,
+    stagingBuffers: stats.stagingBuffers,
+    peakInFlight: stats.peakInFlight,
+  };
 }

@@ -34,6 +34,8 @@ export interface WritebackStats {
   payloadBytes: number;
   pagesTransferred: number;
   methodSwitches: number;
+  /** Wall time spent scanning trackers and moving bits into resources (the snapshot step). */
+  scanMs: number;
   /** Most batches ever in flight at once (≤ windowBatches). */
   peakInFlight: number;
   /** Staging buffers allocated (≤ windowBatches). */
@@ -58,7 +60,7 @@ export interface WritebackStats {
  */
 export class WritebackEngine {
   readonly stats: WritebackStats = {
-    flushCalls: 0, rounds: 0, batches: 0, payloadBytes: 0, pagesTransferred: 0, methodSwitches: 0, peakInFlight: 0, stagingBuffers: 0,
+    flushCalls: 0, rounds: 0, batches: 0, payloadBytes: 0, pagesTransferred: 0, methodSwitches: 0, scanMs: 0, peakInFlight: 0, stagingBuffers: 0,
   };
   readonly maxBatchBytes: number;
   readonly windowBatches: number;
@@ -133,6 +135,7 @@ export class WritebackEngine {
       if (!this.conn.isOpen) throw new DeviceLostError('no device session');
       await this.beforeRound();
       this.stats.rounds++;
+      const scan0 = performance.now();
       const uploads: Upload[] = [];
       for (const bo of this.bos()) {
         const t = bo.tracker;
@@ -147,6 +150,7 @@ export class WritebackEngine {
           uploads.push(...res.takeUploads());
         }
       }
+      this.stats.scanMs += performance.now() - scan0;
       const limit = Math.min(this.maxBatchBytes, this.conn.welcome?.maxMessageSize ?? this.maxBatchBytes);
       while (uploads.length > 0) {
         const buf = await this.slot(limit);

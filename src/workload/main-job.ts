@@ -25,6 +25,8 @@ export interface MainJobOptions {
   fenceLatency?: number;
   seed?: number;
   onFrame?: (frame: number, frames: number) => void;
+  /** Called with the driver once it is connected (for instrumentation). */
+  onDriver?: (driver: Driver) => void;
   log?: (line: string) => void;
 }
 
@@ -45,8 +47,8 @@ export interface MainJobReport {
   seconds: number;
   flushErrors: number;
   differingPages: number;
-  /** Milliseconds of CPU time per frame spent scanning and copying (driver side). */
-  driverMsPerFrame: number;
+  /** Wall milliseconds per frame the writeback spent scanning trackers (the snapshot step). */
+  scanMsPerFrame: number;
 }
 
 export const FB = { width: 1920, height: 1080, bpp: 4 };
@@ -85,6 +87,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const machine = new Machine({ cpus: opts.cpus ?? 4, memoryBytes: 2 * (fbBytes + VB_BYTES) + (8 << 20) });
   const driver = await Driver.connect({ machine, url, token: opts.token, dirty: dirtyConfigFor(strategy), writeback: opts.writeback, log: opts.log });
   try {
+    opts.onDriver?.(driver);
     const tracked = strategy !== 'full';
     const fbBo = driver.createBo(fbBytes, { tracked });
     driver.createSurface(fbBo, 0, { width: FB.width, height: FB.height, depth: 1, bytesPerPixel: FB.bpp });
@@ -107,7 +110,6 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     let flushErrors = 0;
     let differingPages = 0;
     let coherent = true;
-    let driverMs = 0;
     const pending = new Set<Promise<unknown>>();
     const track = (p: Promise<FlushResult>) => {
       const q = p.then((r) => void latencies.push(r.latencyMs), (e: Error) => {
@@ -131,10 +133,8 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     for (let f = 0; f < frames; f++) {
       const w = scene.frame(f);
       pagesDirtied += w.fbPages + w.vbPages;
-      const c0 = performance.now();
       if (strategy === 'full') for (const bo of [fbBo, vbBo]) for (const r of bo.resources) r.markAllDirty();
       track(driver.flush());
-      driverMs += performance.now() - c0;
       opts.onFrame?.(f + 1, frames);
       if (verifyEvery > 0 && (f + 1) % verifyEvery === 0) await verify();
       if (hz > 0) {
@@ -164,7 +164,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       seconds: round((performance.now() - t0) / 1000),
       flushErrors,
       differingPages,
-      driverMsPerFrame: round(driverMs / frames),
+      scanMsPerFrame: round(driver.writeback.stats.scanMs / frames),
     };
   } finally {
     await driver.close();
