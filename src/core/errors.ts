@@ -54,8 +54,10 @@ export class BusError extends MemoryFaultError {
  * The access could not complete now: a fault handler asked to retry later
  * (an external lock such as the BO reservation is held, or a readback is in
  * flight), or the page-table lock is held by a walker suspended at a step point.
- * Nothing of the access was performed. `until`, when present, settles when a
- * retry can make progress.
+ * Nothing was performed on the page that blocked; a multi-page access may have
+ * written the pages before it (retrying the whole access is idempotent, which
+ * is what writeAsync does). `until`, when present, settles when a retry can
+ * make progress.
  */
 export class AccessBlockedError extends VgpuError {
   constructor(

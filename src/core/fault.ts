@@ -37,6 +37,13 @@ export interface VmOperations {
   fault(vmf: VmFault): number;
   pfnMkwrite?(vmf: VmFault): number;
   mprotect?(vma: Vma, start: number, end: number, newFlags: number): string | null;
+  /**
+   * Called by munmap for [start, end) of the VMA before its PTEs are zapped.
+   * Not a kernel hook: zapping special (PFN) PTEs drops their D bits, so a
+   * user munmap of a PAGETABLE-tracked BO would lose writes; a driver uses
+   * this to harvest them first (see docs/architecture.md).
+   */
+  beforeUnmap?(vma: Vma, start: number, end: number): void;
 }
 
 /**

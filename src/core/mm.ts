@@ -89,8 +89,9 @@ export class Mm {
     return v !== undefined && v.start <= va ? v : null;
   }
 
-  /** Effective PTE for vpn, following huge leaves (pfn adjusted to the 4 KiB page). */
+  /** Effective PTE for vpn, following huge leaves (pfn adjusted to the 4 KiB page); none outside the address space. */
   readPte(vpn: number): number {
+    if (!(vpn >= 0 && vpn < MAX_VPN)) return PTE_NONE;
     const t = this.pageTable.pteTableOf(vpn);
     if (t !== null) return t[vpn & (PAGES_PER_PMD - 1)]!;
     const pmd = this.pageTable.pmdLeafOf(vpn);
@@ -163,6 +164,7 @@ export class Mm {
     for (const vma of victims) {
       const s = Math.max(va, vma.start);
       const e = Math.min(end, vma.end);
+      vma.ops.beforeUnmap?.(vma, s, e);
       this.zapRange(s, e, 'unmap');
       this.carve(vma, s, e);
     }
@@ -184,7 +186,12 @@ export class Mm {
     }
     if (covered < end) throw new OutOfMemoryError(`mprotect range 0x${va.toString(16)}+${length} is not fully mapped`);
     const add = (prot === 'none' ? 0 : VM_READ) | (prot === 'rw' ? VM_WRITE : 0);
-    for (const v of parts) {
+    const changing = parts.filter((v) => (v.flags & (VM_READ | VM_WRITE)) !== add);
+    for (const v of changing) {
+      // Splitting relinks the VMA in i_mmap, which needs the lock a helper walk holds.
+      if (v.mapping.iMmapReaders > 0) throw new WouldDeadlockError(`mprotect of ${v} needs the i_mmap lock a walker holds`);
+    }
+    for (const v of changing) {
       if (add & VM_WRITE && !(v.flags & VM_MAYWRITE)) throw new InvalidArgumentError(`${v} may not become writable (EACCES)`);
       const s = Math.max(va, v.start);
       const e = Math.min(end, v.end);
@@ -192,7 +199,7 @@ export class Mm {
       if (veto) throw new InvalidArgumentError(`mprotect refused by ${v}: ${veto}`);
     }
     this.checkUnlocked(va, end);
-    for (const v0 of parts) {
+    for (const v0 of changing) {
       let v = v0;
       if (v.start < va) v = this.split(v, va);
       if (v.end > end) this.split(v, end);

@@ -83,7 +83,23 @@ export function walkPageMapping<P>(
       const e = ops.preVma(start, end, walk);
       if (e !== 0) return e;
     }
-    const r = walkRange(vma.mm, start / vma.mm.pageSize, end / vma.mm.pageSize, ops, walk, walker);
+    let r: number;
+    try {
+      r = walkRange(vma.mm, start / vma.mm.pageSize, end / vma.mm.pageSize, ops, walk, walker);
+    } catch (e) {
+      // A callback or step hook threw. postVma still runs, since it owns the
+      // deferred TLB flush and the flush-pending count, but offers no step
+      // points while the exception unwinds.
+      const machine = vma.mm.machine;
+      const hook = machine.stepHook;
+      machine.stepHook = null;
+      try {
+        ops.postVma?.(walk);
+      } finally {
+        machine.stepHook = hook;
+      }
+      throw e;
+    }
     ops.postVma?.(walk);
     if (r !== 0) return r;
   }

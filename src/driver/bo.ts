@@ -15,6 +15,8 @@ export class Bo {
   readonly deviceNewer: Bitmap;
   /** The exact byte ranges [offset, length] behind deviceNewer, in arrival order. */
   deviceRanges: Array<[number, number]> = [];
+  /** Set when the BO is destroyed: pending work for it is dropped. */
+  destroyed = false;
   /** Settles when the readback in flight for this BO lands in guest memory. */
   readback: Promise<void> | null = null;
 
@@ -113,6 +115,7 @@ export class BoSpace {
   destroy(bo: Bo): void {
     const i = this.bos.indexOf(bo);
     if (i < 0) return;
+    bo.destroyed = true;
     this.mapping.release(bo.offset, bo.pages);
     this.bos.splice(i, 1);
   }

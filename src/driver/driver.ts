@@ -2,6 +2,7 @@ import {
   InvalidArgumentError, type Machine, type MmapOptions, type Mm, type Vma,
 } from '../core/index.js';
 import { type DeviceWrite, type DigestData, type ReadbackData, type Span, DIGEST_BYTES, pageDigests } from '../../protocol/index.js';
+import { DeviceLostError } from './errors.js';
 import { Bo, BoSpace } from './bo.js';
 import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from './config.js';
 import { DeviceConnection, type ConnectionOptions } from './connection.js';
@@ -87,6 +88,7 @@ export class Driver {
 
   /** A BO of `size` bytes, defined on the device, dirty-tracked unless `tracked` is false. */
   createBo(size: number, opts: { tracked?: boolean } = {}): Bo {
+    this.requireSession();
     const bo = this.space.create(size);
     this.bosById.set(bo.id, bo);
     this.conn.send({ op: 'defineBo', bo: bo.id, size });
@@ -103,7 +105,9 @@ export class Driver {
 
   /** A surface resource over bo at a page-aligned offset, defined on the device. */
   createSurface(bo: Bo, offset: number, layout: SurfaceLayout): SurfaceResource {
-    const res = new SurfaceResource(bo, offset, this.nextSid++, layout);
+    this.requireSession();
+    const res = new SurfaceResource(bo, offset, this.nextSid, layout);
+    this.nextSid++;
     bo.attach(res);
     this.surfaces.push(res);
     this.defineSurface(res);
@@ -233,24 +237,29 @@ export class Driver {
    */
   private readback(bo: Bo): Promise<void> {
     if (bo.readback !== null) return bo.readback;
-    const ps = this.machine.pageSize;
     const run = async (): Promise<void> => {
       try {
         while (bo.deviceRanges.length > 0) {
-          const ranges: Span[] = bo.deviceRanges.splice(0, this.conn.welcome?.maxRanges ?? 1024);
-          const reply = await this.conn.request<ReadbackData>({ op: 'readback', bo: bo.id, ranges });
-          for (const [offset, data] of reply.ranges) bo.copyIn(offset, data);
-          this.readbacks++;
+          bo.deviceRanges = mergeRanges(bo.deviceRanges);
+          const batch = this.takeReadbackBatch(bo);
+          try {
+            const reply = await this.conn.request<ReadbackData>({ op: 'readback', bo: bo.id, ranges: batch });
+            for (const [offset, data] of reply.ranges) bo.copyIn(offset, data);
+            this.readbacks++;
+          } catch (e) {
+            // Not read: keep the ranges, in front of any that arrived meanwhile.
+            if (this.conn.isOpen) bo.deviceRanges.unshift(...batch);
+            throw e;
+          }
         }
-        bo.deviceNewer.clearAll();
       } catch (e) {
         this.options.log?.(`readback of BO ${bo.id} failed: ${(e as Error).message}`);
-        if (!this.conn.isOpen) {
-          bo.deviceNewer.clearAll();
-          bo.deviceRanges = [];
-        }
+        // A lost session loses the device's changes with it: guest memory is authoritative (resync).
+        if (!this.conn.isOpen) bo.deviceRanges = [];
       }
-      // Ranges announced while the last request was out keep their pages marked.
+      // deviceNewer is exactly the pages of the ranges still waiting.
+      const ps = this.machine.pageSize;
+      bo.deviceNewer.clearAll();
       for (const [offset, length] of bo.deviceRanges) {
         bo.deviceNewer.setRange(Math.floor(offset / ps), Math.min(bo.pages, Math.ceil((offset + length) / ps)));
       }
@@ -261,9 +270,58 @@ export class Driver {
     return bo.readback;
   }
 
+  /**
+   * The leading ranges whose reply fits the device's limits: at most maxRanges
+   * spans and maxMessageSize bytes (data plus per-range framing, docs/protocol.md).
+   * A single range longer than that is split.
+   */
+  private takeReadbackBatch(bo: Bo): Span[] {
+    const w = this.conn.welcome;
+    const maxSpans = w?.maxRanges ?? 1024;
+    const budget = (w?.maxMessageSize ?? 16 << 20) - READBACK_REPLY_OVERHEAD;
+    const out: Span[] = [];
+    let bytes = 0;
+    while (bo.deviceRanges.length > 0 && out.length < maxSpans) {
+      const [offset, length] = bo.deviceRanges[0]!;
+      const room = budget - bytes - READBACK_SPAN_OVERHEAD;
+      if (room <= 0) break;
+      if (length <= room) {
+        out.push([offset, length]);
+        bo.deviceRanges.shift();
+        bytes += length + READBACK_SPAN_OVERHEAD;
+      } else {
+        out.push([offset, room]);
+        bo.deviceRanges[0] = [offset + room, length - room];
+        break;
+      }
+    }
+    return out;
+  }
+
+  /** Objects are defined on the device as they are created: refuse before changing anything. */
+  private requireSession(): void {
+    if (!this.conn.isOpen) throw new DeviceLostError('no device session: cannot define objects now');
+  }
+
   private sendIfOpen(cmd: Parameters<DeviceConnection['send']>[0]): void {
     if (this.conn.isOpen) this.conn.send(cmd);
   }
+}
+
+/** Bytes of a readbackData reply besides its data: the map and its fixed fields, and per range. */
+const READBACK_REPLY_OVERHEAD = 64;
+const READBACK_SPAN_OVERHEAD = 16;
+
+/** Sort and coalesce overlapping or touching [offset, length] ranges. */
+export function mergeRanges(ranges: ReadonlyArray<[number, number]>): Array<[number, number]> {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  const out: Array<[number, number]> = [];
+  for (const [o, l] of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && o <= last[0] + last[1]) last[1] = Math.max(last[1], o + l - last[0]);
+    else out.push([o, l]);
+  }
+  return out;
 }
 
 export type { Resource };

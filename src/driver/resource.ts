@@ -3,7 +3,7 @@ import type { Bo } from './bo.js';
 
 /** A piece of upload work: bytes of a BO, or a box of a surface. */
 export type Upload =
-  | { kind: 'range'; bo: Bo; offset: number; length: number }
+  | { kind: 'range'; res: Resource; bo: Bo; offset: number; length: number }
   | { kind: 'box'; res: SurfaceLike; x: number; y: number; z: number; w: number; h: number; d: number };
 
 /** What the writeback engine needs of a surface to pack a box's pixels. */
@@ -14,6 +14,7 @@ export interface SurfaceLike {
   readonly bytesPerPixel: number;
   readonly rowPitch: number;
   readonly imagePitch: number;
+  dirtyRangeAdd(start: number, end: number): void;
 }
 
 /**
@@ -84,7 +85,7 @@ export class BufferResource extends Resource {
   takeUploads(): Upload[] {
     const out: Upload[] = [];
     for (let i = 0; i < this.ranges.length; i += 2) {
-      out.push({ kind: 'range', bo: this.bo, offset: this.ranges[i]!, length: this.ranges[i + 1]! - this.ranges[i]! });
+      out.push({ kind: 'range', res: this, bo: this.bo, offset: this.ranges[i]!, length: this.ranges[i + 1]! - this.ranges[i]! });
     }
     this.ranges = [];
     return out;

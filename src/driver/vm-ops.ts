@@ -20,6 +20,9 @@ export interface ReadCoherence {
  *
  * mkwrite: records the page in the tracker *before* core mm makes the PTE
  * writable, so no write can land unrecorded.
+ *
+ * beforeUnmap: a user munmap harvests the PAGETABLE dirty bits of the range
+ * before the zap destroys them.
  */
 export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: ReadCoherence): VmOperations {
   const lookup = (vmf: VmFault): [Bo, number] | null => {
@@ -39,6 +42,18 @@ export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: Re
       count = Math.min(count, bo.deviceNewer.findNextSet(page, bo.pages) - page);
       const writable = !(bo.tracker !== null && bo.tracker.method === 'mkwrite');
       return faultAround(vmf, count, writable);
+    },
+    beforeUnmap(vma, start, end) {
+      // The zap would drop PAGETABLE D bits: harvest them into the tracker first.
+      const first = vma.pgoffAt(start);
+      const last = vma.pgoffAt(end - 1);
+      for (let p = first; p <= last; ) {
+        const bo = space().boAt(p);
+        if (bo === null) break;
+        const to = Math.min(last + 1, bo.offset + bo.pages);
+        bo.tracker?.preUnmap(p - bo.offset, to - bo.offset);
+        p = to;
+      }
     },
     pfnMkwrite(vmf) {
       const hit = lookup(vmf);

@@ -128,6 +128,8 @@ export class WritebackEngine {
   private async round(t0: number, submitted: () => void): Promise<FlushResult> {
     const fences: Array<Promise<Signaled>> = [];
     const carried = new Set<Resource>();
+    /** Seqs of this round's DMA frames: only their failures are this round's. */
+    const ownSeqs = new Set<number>();
     let pagesTransferred = 0;
     let payloadBytes = 0;
     let batches = 0;
@@ -152,6 +154,7 @@ export class WritebackEngine {
       }
       this.stats.scanMs += performance.now() - scan0;
       const limit = Math.min(this.maxBatchBytes, this.conn.welcome?.maxMessageSize ?? this.maxBatchBytes);
+      const maxEntries = this.conn.welcome?.maxRanges ?? Infinity;
       while (uploads.length > 0) {
         const buf = await this.slot(limit);
         // The device changed pages while we waited: those pieces wait for their readback (next round).
@@ -161,7 +164,9 @@ export class WritebackEngine {
           break;
         }
         const writer = new DmaFrameWriter(buf);
-        payloadBytes += fillBatch(writer, uploads, this.conn.nextSeq());
+        const seq = this.conn.nextSeq();
+        ownSeqs.add(seq);
+        payloadBytes += fillBatch(writer, uploads, seq, maxEntries);
         const frame = writer.finish();
         this.inFlight++;
         this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
@@ -175,23 +180,28 @@ export class WritebackEngine {
     } catch (e) {
       submitted();
       await Promise.allSettled(fences);
+      // Whatever went wrong, nothing this round took may be forgotten: a lost
+      // session resyncs everything anyway; otherwise upload it whole next time.
+      if (!(e instanceof DeviceLostError || e instanceof CancelledError)) for (const res of carried) res.markAllDirty();
       throw e;
     }
     submitted();
     const results = await Promise.allSettled(fences);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // A fence reports the first failure since the previous fence, which may be
+    // another sender's command (a readback); only our own frames fail the round.
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' &&
+      !(r.reason instanceof DeviceError && r.reason.seq !== undefined && !ownSeqs.has(r.reason.seq)));
     if (failed) {
       // The device did not apply (all of) this round: its copy of what the
       // round carried is unknown, so upload those resources whole next time.
-      // (A lost session resyncs everything anyway.)
       if (failed.reason instanceof DeviceError) for (const res of carried) res.markAllDirty();
       throw failed.reason;
     }
     this.stats.batches += batches;
     this.stats.payloadBytes += payloadBytes;
     this.stats.pagesTransferred += pagesTransferred;
-    const last = (results[results.length - 1] as PromiseFulfilledResult<Signaled>).value;
-    return { fence: last.fence, pagesTransferred, payloadBytes, batches, latencyMs: performance.now() - t0 };
+    const last = results[results.length - 1]!;
+    return { fence: last.status === 'fulfilled' ? last.value.fence : -1, pagesTransferred, payloadBytes, batches, latencyMs: performance.now() - t0 };
   }
 
   private readonly settled = (): void => {
@@ -236,9 +246,14 @@ function deferDeviceNewer(uploads: Upload[]): void {
   for (let i = uploads.length - 1; i >= 0; i--) {
     const u = uploads[i]!;
     const [bo, from, to] = pagesOf(u);
+    if (bo.destroyed) {
+      uploads.splice(i, 1); // the BO is gone on both sides
+      continue;
+    }
     if (bo.deviceNewer.findNextSet(from, to) >= to) continue;
     uploads.splice(i, 1);
-    bo.tracker?.markDirty(from, to);
+    const ps = bo.space.pageSize;
+    u.res.dirtyRangeAdd(from * ps, to * ps);
   }
 }
 
@@ -257,14 +272,14 @@ function pagesOf(u: Upload): [Bo, number, number] {
  * targets one BO ('write') or one surface ('writeSurface'); long ranges and
  * big boxes are split. Returns the payload bytes added.
  */
-function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number): number {
+function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number, maxEntries: number): number {
   const first = uploads[0]!;
   let payload = 0;
   if (first.kind === 'range') {
     w.beginWrite(seq, first.bo.id);
     while (uploads.length > 0) {
       const u = uploads[0]!;
-      if (u.kind !== 'range' || u.bo !== first.bo) break;
+      if (u.kind !== 'range' || u.bo !== first.bo || w.entries >= maxEntries) break;
       const n = Math.min(u.length, w.room());
       if (n <= 0) break;
       const { bo, offset } = u;
@@ -278,7 +293,7 @@ function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number): number {
   w.beginWriteSurface(seq, first.res.sid);
   while (uploads.length > 0) {
     const u = uploads[0]!;
-    if (u.kind !== 'box' || u.res !== first.res) break;
+    if (u.kind !== 'box' || u.res !== first.res || w.entries >= maxEntries) break;
     const { res } = u;
     const bpp = res.bytesPerPixel;
     if (u.d > 1) {

@@ -53,3 +53,5 @@ rejectsWithoutChange('multi-page write running past the VMA end', SegvError, ({ 
 rejectsWithoutChange('write to a read-only VMA', SegvError, ({ machine, mm, ro }) => machine.cpus[0]!.write8(mm, ro.start, 1));
 rejectsWithoutChange('unknown arch', InvalidArgumentError, () => new Machine({ arch: 'arm' as 'x86' }));
 rejectsWithoutChange('page size not a power of two', InvalidArgumentError, () => new Machine({ pageSize: 3000 }));
+rejectsWithoutChange('access at a negative address', SegvError, ({ machine, mm }) => machine.cpus[0]!.write32(mm, -4, 1));
+rejectsWithoutChange('access beyond the address space', SegvError, ({ machine, mm }) => machine.cpus[0]!.read8(mm, 2 ** 40));

@@ -226,3 +226,45 @@ test('mmu notifiers bracket every helper change with the VMA window, and the flu
   assert.deepEqual(log, ['start protection-page 1-3 pending=0', 'end 1-3 pending=1']);
   assert.equal(mm.tlbFlushPending, 0);
 });
+
+test('a hook that throws inside a walk still gets the VMA flushed and the pending count dropped', () => {
+  const machine = new Machine({ cpus: 2 });
+  const bo = machine.createMapping(4);
+  const mm = machine.createMm();
+  const vma = mm.mmap(bo, { pages: 4 });
+  for (let p = 0; p < 4; p++) machine.cpus[1]!.write8(mm, vma.start + p * PS, 1);
+  machine.stepHook = (kind, actor) => {
+    if (actor === -1 && kind === Step.PteCommitted) throw new Error('abort');
+  };
+  assert.throws(() => wpSharedMappingRange(bo, 0, 4), /abort/);
+  machine.stepHook = null;
+  assert.equal(mm.tlbFlushPending, 0);
+  assert.deepEqual(staleWritableEntries(machine, bo, 0, 4), [], 'the PTE it changed is not left writable in a TLB');
+});
+
+test('mprotect that would split a VMA during a helper walk is refused; one that changes nothing is fine', () => {
+  const machine = new Machine();
+  const bo = machine.createMapping(8);
+  const mm = machine.createMm();
+  const vma = mm.mmap(bo, { pages: 8 });
+  machine.cpus[0]!.write8(mm, vma.start + 6 * PS, 1);
+  const outcomes: string[] = [];
+  let done = false;
+  machine.stepHook = (kind, actor) => {
+    if (done || actor !== -1 || kind !== Step.BeforeVmaFlush) return;
+    done = true;
+    mm.mprotect(vma.start, 2 * PS, 'rw'); // no change: no split
+    outcomes.push('noop ok');
+    try {
+      mm.mprotect(vma.start, 2 * PS, 'r');
+    } catch (e) {
+      outcomes.push((e as Error).name);
+    }
+  };
+  const bitmap = new Bitmap(8);
+  cleanRecordSharedMappingRange(bo, 0, 8, 0, bitmap, { start: 0, end: 0 });
+  machine.stepHook = null;
+  assert.deepEqual(outcomes, ['noop ok', 'WouldDeadlockError']);
+  assert.deepEqual(bitmap.toArray(), [6]);
+  assert.equal(mm.vmas.length, 1);
+});

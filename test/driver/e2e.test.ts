@@ -159,3 +159,98 @@ test('closing cancels cleanly: pending and later flushes settle with typed error
   assert.ok(outcome instanceof CancelledError || outcome instanceof DeviceLostError, String(outcome));
   await assert.rejects(drv.flush(), CancelledError);
 });
+
+test('readbacks respect the device\'s message limits and survive a failed request: the device\'s bytes are never replaced by stale guest bytes', async () => {
+  const env = await online({ limits: { maxMessageSize: 256 << 10 } });
+  try {
+    const { drv, dev, machine, mm } = env;
+    const bo = drv.createBo(128 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    await drv.flush();
+    const cpu = machine.cpus[0]!;
+    cpu.write8(mm, v.start + 120 * PS, 5); // the CPU's own pending write elsewhere
+    const session = dev.sessions()[0]!;
+    for (const value of [1, 2, 3]) session.gpuWrite(bo.id, [[0, new Uint8Array(100 * 1024).fill(value)]]);
+    session.gpuWrite(bo.id, [[200 * 1024, new Uint8Array(200 * 1024).fill(4)]]); // alone bigger than half the limit
+    await new Promise((r) => setTimeout(r, 30));
+    dev.faults.failNth(1, { message: 'readback refused once' });
+    const first = await cpu.readAsync(mm, v.start, 1);
+    assert.equal(first[0], 3, 'the device\'s last write');
+    assert.equal((await cpu.readAsync(mm, v.start + 399 * 1024, 1))[0], 4);
+    await drv.flush();
+    const r = await drv.verifyCoherent(bo);
+    assert.deepEqual([r.differing, r.pendingReadback], [[], []]);
+    const device = session.bo(bo.id)!;
+    assert.deepEqual([device[0], device[200 * 1024], device[120 * PS]], [3, 4, 5]);
+  } finally {
+    await env.close();
+  }
+});
+
+test('a user munmap of a PAGETABLE-tracked BO harvests its dirty bits before the zap', async () => {
+  const env = await online();
+  try {
+    const { drv, machine, mm } = env;
+    const bo = drv.createBo(8 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    assert.equal(bo.tracker!.method, 'pagetable');
+    machine.cpus[0]!.write8(mm, v.start + 3 * PS, 9);
+    mm.munmap(v.start, 8 * PS);
+    const r = await drv.verifyCoherent(bo);
+    assert.deepEqual(r.differing, []);
+  } finally {
+    await env.close();
+  }
+});
+
+test('destroying a BO while a round is sending drops its pending uploads and loses none of another BO\'s', async () => {
+  const env = await online({ bandwidth: 4 << 20 }, { writeback: { windowBatches: 1, maxBatchBytes: 64 << 10 } });
+  try {
+    const { drv, machine, mm } = env;
+    const a = drv.createBo(64 * PS);
+    drv.createBufferResource(a);
+    const b = drv.createBo(64 * PS);
+    drv.createBufferResource(b);
+    const va = drv.mmap(mm, a);
+    const vb = drv.mmap(mm, b);
+    for (let p = 0; p < 64; p++) {
+      machine.cpus[0]!.write8(mm, va.start + p * PS, 1);
+      machine.cpus[1]!.write8(mm, vb.start + p * PS, 2);
+    }
+    const pending = drv.flush().then(() => 'ok', (e: Error) => e.message);
+    await new Promise((r) => setTimeout(r, 20));
+    drv.destroyBo(a);
+    assert.equal(await pending, 'ok');
+    assert.deepEqual((await drv.verifyCoherent(b)).differing, []);
+  } finally {
+    await env.close();
+  }
+});
+
+test('DMA frames never carry more entries than the device\'s maxRanges', async () => {
+  const env = await online({ limits: { maxRanges: 64 } });
+  try {
+    const { drv, machine, mm } = env;
+    const bo = drv.createBo(400 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    for (let p = 0; p < 400; p += 2) machine.cpus[0]!.write8(mm, v.start + p * PS, 1); // 200 separate runs
+    const r = await drv.flush();
+    assert.ok(r.batches >= 4, `${r.batches} batches`);
+    assert.deepEqual((await drv.verifyCoherent(bo)).differing, []);
+  } finally {
+    await env.close();
+  }
+});
+
+test('without a device session, creating objects fails with a typed error and changes nothing', async () => {
+  const env = await online({}, { reconnect: false });
+  const { drv, dev } = env;
+  await dev.close();
+  for (let i = 0; i < 100 && drv.conn.isOpen; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.throws(() => drv.createBo(4 * PS), DeviceLostError);
+  assert.equal(drv.space.all.length, 0);
+  await drv.close();
+});
