@@ -37,6 +37,7 @@ import type { ResolvedOptions } from './options.js';
 import type { Pacer } from './pacer.js';
 import type { Recorder } from './recorder.js';
 import { Namespace, type Memory, type Surface } from './store.js';
+import { UnseenWrites } from './unseen.js';
 
 /** What a session needs from its device. */
 export interface Host {
@@ -92,6 +93,7 @@ const MAX_REASON_BYTES = 123;
 export class Session implements SessionView {
   name = '';
   role: Role = 'driver';
+  private readonly unseen = new UnseenWrites();
   readonly counters: Counters = { commands: 0, failed: 0, fences: 0, bytesWritten: 0, bytesRead: 0, pauses: 0, maxBacklog: 0 };
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
@@ -327,11 +329,13 @@ export class Session implements SessionView {
       case 'destroySurface':
         return ns.destroySurface(msg.sid, seq);
       case 'write':
-        counters.bytesWritten += ns.write(msg.bo, msg.ranges, seq);
+        counters.bytesWritten += this.unseen.applyKeeping(msg.bo, ns.bytesOf(msg.bo), msg.seen, () => ns.write(msg.bo, msg.ranges, seq));
         return;
-      case 'writeSurface':
-        counters.bytesWritten += ns.writeBoxes(msg.sid, msg.boxes, seq);
+      case 'writeSurface': {
+        const bo = ns.surfaceBo(msg.sid) ?? -1;
+        counters.bytesWritten += this.unseen.applyKeeping(bo, ns.bytesOf(bo), msg.seen, () => ns.writeBoxes(msg.sid, msg.boxes, seq));
         return;
+      }
       case 'readback': {
         const ranges = ns.read(msg.bo, msg.ranges, seq);
         for (const [, data] of ranges) counters.bytesRead += data.length;
@@ -372,6 +376,7 @@ export class Session implements SessionView {
     if (this.state !== 'open') throw new ProtocolError('unknown_bo', `session ${this.id} is not open`, seq);
     this.counters.bytesWritten += this.ns.write(bo, ranges, seq);
     this.emit({ op: 'deviceWrite', bo, ranges });
+    this.unseen.announce(bo, ranges);
   }
 
   private reject(err: ProtocolError): void {
@@ -383,6 +388,7 @@ export class Session implements SessionView {
 
   private signal(f: Fence): void {
     this.counters.fences++;
+    if (f.seen !== undefined) this.unseen.acknowledge(f.seen);
     const failure = this.failure;
     this.failure = null;
     const reply: Signaled =

@@ -159,6 +159,16 @@ export class Namespace {
     return pageDigests(bo.data.subarray(offset, offset + length), pageSize);
   }
 
+  /** The live bytes of a BO (device internal), or undefined. */
+  bytesOf(id: number): Uint8Array | undefined {
+    return this.bos.get(id)?.data;
+  }
+
+  /** The BO a surface lives in, or undefined. */
+  surfaceBo(sid: number): number | undefined {
+    return this.surfaces.get(sid)?.bo;
+  }
+
   /** A copy of a BO's device bytes (for inspection), or undefined. */
   snapshot(id: number): Uint8Array | undefined {
     return this.bos.get(id)?.data.slice();

@@ -48,10 +48,17 @@ export interface DefineSurface {
 }
 export interface DestroySurface { op: 'destroySurface'; seq: number; sid: number }
 
+/**
+ * `seen` (optional, on write, writeSurface and fence): how many deviceWrite
+ * announcements the sender had processed when it read the data it sends. The
+ * device keeps the bytes of later device writes when it applies the data, so
+ * an upload built before a GPU write was announced cannot overwrite it.
+ */
+export interface Seen { seen?: number }
 /** DMA guest → device copy of a BO ("UPDATE"). */
-export interface Write { op: 'write'; seq: number; bo: number; ranges: DataRange[] }
+export interface Write extends Seen { op: 'write'; seq: number; bo: number; ranges: DataRange[] }
 /** DMA guest → device copy through a surface layout ("UPDATE_GB_IMAGE" with boxes). */
-export interface WriteSurface { op: 'writeSurface'; seq: number; sid: number; boxes: BoxData[] }
+export interface WriteSurface extends Seen { op: 'writeSurface'; seq: number; sid: number; boxes: BoxData[] }
 /** Device → guest copy request ("READBACK"); answered by readbackData. */
 export interface Readback { op: 'readback'; seq: number; bo: number; ranges: Span[] }
 /**
@@ -59,7 +66,7 @@ export interface Readback { op: 'readback'; seq: number; bo: number; ranges: Spa
  * `session` (control connections only) names the owning session; default: the sender.
  */
 export interface GpuWrite { op: 'gpuWrite'; seq: number; bo: number; ranges: DataRange[]; session?: number }
-export interface Fence { op: 'fence'; seq: number; fence: number }
+export interface Fence extends Seen { op: 'fence'; seq: number; fence: number }
 /** Per-page digests of [offset, offset+length); offset must be page-aligned. */
 export interface Digest { op: 'digest'; seq: number; bo: number; offset: number; length: number }
 export interface Stats { op: 'stats'; seq: number }

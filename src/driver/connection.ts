@@ -62,6 +62,8 @@ export class DeviceConnection {
   /** Sessions established so far. */
   sessions = 0;
   bytesSent = 0;
+  /** deviceWrite announcements processed in this session (the protocol's `seen`). */
+  seenDeviceWrites = 0;
   private ws: WebSocket | null = null;
   private seq = 0;
   private fenceId = 0;
@@ -143,7 +145,7 @@ export class DeviceConnection {
     const fence = ++this.fenceId;
     const p = new Promise<Signaled>((resolve, reject) => this.fences.set(fence, { resolve, reject }));
     try {
-      this.send({ op: 'fence', fence });
+      this.send({ op: 'fence', fence, seen: this.seenDeviceWrites });
     } catch (e) {
       this.fences.delete(fence);
       return Promise.reject(e);
@@ -199,6 +201,7 @@ export class DeviceConnection {
     const ws = new WebSocket(this.options.url, wsClientOptions(this.options));
     this.ws = ws;
     this.seq = 0;
+    this.seenDeviceWrites = 0;
     ws.binaryType = 'nodebuffer';
     ws.on('error', (err) => this.options.log?.(`device connection error: ${err.message}`));
     ws.on('open', () => {
@@ -234,6 +237,7 @@ export class DeviceConnection {
       }
       case 'deviceWrite':
         this.options.onDeviceWrite?.(msg);
+        this.seenDeviceWrites++;
         return;
       case 'error': {
         const w = msg.seq !== undefined ? this.replies.get(msg.seq) : undefined;

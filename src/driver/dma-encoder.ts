@@ -25,12 +25,13 @@ export class DmaFrameWriter {
     return this.count;
   }
 
-  beginWrite(seq: number, bo: number): void {
-    this.begin('write', seq, 'bo', bo, 'ranges');
+  /** `seen`: deviceWrite announcements processed before the data is read (docs/protocol.md). */
+  beginWrite(seq: number, bo: number, seen: number): void {
+    this.begin('write', seq, 'bo', bo, 'ranges', seen);
   }
 
-  beginWriteSurface(seq: number, sid: number): void {
-    this.begin('writeSurface', seq, 'sid', sid, 'boxes');
+  beginWriteSurface(seq: number, sid: number, seen: number): void {
+    this.begin('writeSurface', seq, 'sid', sid, 'boxes', seen);
   }
 
   /** One [offset, bin] entry; `fill` writes exactly `len` bytes at buf[at..]. */
@@ -64,16 +65,18 @@ export class DmaFrameWriter {
     return this.buf.subarray(0, this.pos);
   }
 
-  private begin(op: string, seq: number, idKey: string, id: number, listKey: string): void {
+  private begin(op: string, seq: number, idKey: string, id: number, listKey: string, seen: number): void {
     this.pos = 0;
     this.count = 0;
-    this.byte(0x84);
+    this.byte(0x85);
     this.str('op');
     this.str(op);
     this.str('seq');
     this.uint(seq);
     this.str(idKey);
     this.uint(id);
+    this.str('seen');
+    this.uint(seen);
     this.str(listKey);
     this.byte(0xdd);
     this.countAt = this.pos;

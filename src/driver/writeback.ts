@@ -166,7 +166,8 @@ export class WritebackEngine {
         const writer = new DmaFrameWriter(buf);
         const seq = this.conn.nextSeq();
         ownSeqs.add(seq);
-        payloadBytes += fillBatch(writer, uploads, seq, maxEntries);
+        // Read now, after every announcement processed so far: tell the device so.
+        payloadBytes += fillBatch(writer, uploads, seq, maxEntries, this.conn.seenDeviceWrites);
         const frame = writer.finish();
         this.inFlight++;
         this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
@@ -272,11 +273,11 @@ function pagesOf(u: Upload): [Bo, number, number] {
  * targets one BO ('write') or one surface ('writeSurface'); long ranges and
  * big boxes are split. Returns the payload bytes added.
  */
-function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number, maxEntries: number): number {
+function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number, maxEntries: number, seen: number): number {
   const first = uploads[0]!;
   let payload = 0;
   if (first.kind === 'range') {
-    w.beginWrite(seq, first.bo.id);
+    w.beginWrite(seq, first.bo.id, seen);
     while (uploads.length > 0) {
       const u = uploads[0]!;
       if (u.kind !== 'range' || u.bo !== first.bo || w.entries >= maxEntries) break;
@@ -290,7 +291,7 @@ function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number, maxEntries
     }
     return payload;
   }
-  w.beginWriteSurface(seq, first.res.sid);
+  w.beginWriteSurface(seq, first.res.sid, seen);
   while (uploads.length > 0) {
     const u = uploads[0]!;
     if (u.kind !== 'box' || u.res !== first.res || w.entries >= maxEntries) break;

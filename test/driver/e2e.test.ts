@@ -254,3 +254,27 @@ test('without a device session, creating objects fails with a typed error and ch
   assert.equal(drv.space.all.length, 0);
   await drv.close();
 });
+
+test('an upload read before a GPU write was announced does not overwrite it on the device (seen)', async () => {
+  const env = await online({ bandwidth: 2 << 20 });
+  try {
+    const { drv, dev, machine, mm } = env;
+    const bo = drv.createBo(64 * PS);
+    drv.createBufferResource(bo);
+    const v = drv.mmap(mm, bo);
+    await drv.flush();
+    const cpu = machine.cpus[0]!;
+    for (let p = 0; p < 64; p++) cpu.write8(mm, v.start + p * PS, 7); // 256 KiB to upload: ~125 ms on this link
+    const flushing = drv.flush();
+    await new Promise((r) => setTimeout(r, 10)); // the upload of page 2 is built and queued, not applied
+    dev.sessions()[0]!.gpuWrite(bo.id, [[2 * PS + 200, new Uint8Array([9])]]);
+    await flushing;
+    await drv.flush();
+    const device = dev.sessions()[0]!.bo(bo.id)!;
+    assert.deepEqual([device[2 * PS], device[2 * PS + 200]], [7, 9], 'both writes on the device');
+    assert.deepEqual([...(await cpu.readAsync(mm, v.start + 2 * PS, 201))].filter((_, i) => i === 0 || i === 200), [7, 9], 'and in guest memory');
+    assert.deepEqual((await drv.verifyCoherent(bo)).differing, []);
+  } finally {
+    await env.close();
+  }
+});
