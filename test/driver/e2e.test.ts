@@ -56,9 +56,7 @@ test('a device error surfaces as a rejected fence carrying the device\'s message
   const env = await online();
   try {
     const { drv, dev, machine, mm } = env;
-    const bo = drv.createBo(4 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(4);
     await drv.flush();
     dev.faults.failNth(1, { message: 'DMA engine on fire' });
     machine.cpus[0]!.write8(mm, v.start + 5, 42);
@@ -76,9 +74,7 @@ test('read coherence: a device write zaps the CPU mappings; the next access wait
   const env = await online();
   try {
     const { drv, dev, machine, mm } = env;
-    const bo = drv.createBo(8 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(8);
     await drv.flush(); // the device has the BO
     const [c0, c1] = machine.cpus as [typeof machine.cpus[0], typeof machine.cpus[0]];
     c0.write(mm, v.start + 2 * PS, new Uint8Array(100).fill(7)); // not yet flushed
@@ -102,9 +98,7 @@ test('reconnect in the middle of a transfer: the flush rejects clearly, the new 
   const env = await online({ bandwidth: 8 << 20 }, { writeback: { windowBatches: 2, maxBatchBytes: 256 << 10 } });
   try {
     const { drv, dev, machine, mm } = env;
-    const bo = drv.createBo(512 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(512);
     for (let p = 0; p < 512; p++) machine.cpus[p % 2]!.write32(mm, v.start + p * PS, p + 1);
     const pending = drv.flush().then(() => null, (e: unknown) => e);
     await new Promise((r) => setTimeout(r, 30));
@@ -125,9 +119,7 @@ test('a slow device makes writeback coalesce: many flushes, few rounds, bounded 
   const env = await online({ bandwidth: 4 << 20, fenceLatency: 5 }, { writeback: { windowBatches: 1, maxBatchBytes: 64 << 10 } });
   try {
     const { drv, machine, mm } = env;
-    const bo = drv.createBo(64 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(64);
     const flushes: Array<Promise<unknown>> = [];
     for (let frame = 0; frame < 10; frame++) {
       for (let p = 0; p < 64; p++) machine.cpus[0]!.write8(mm, v.start + p * PS, frame);
@@ -149,9 +141,7 @@ test('a slow device makes writeback coalesce: many flushes, few rounds, bounded 
 test('closing cancels cleanly: pending and later flushes settle with typed errors, nothing hangs', async () => {
   const env = await online({ bandwidth: 1 << 20 }, { writeback: { windowBatches: 1, maxBatchBytes: 64 << 10 } });
   const { drv, machine, mm } = env;
-  const bo = drv.createBo(64 * PS);
-  drv.createBufferResource(bo);
-  const v = drv.mmap(mm, bo);
+  const { v } = env.buffer(64);
   for (let p = 0; p < 64; p++) machine.cpus[0]!.write8(mm, v.start + p * PS, 1);
   const pending = drv.flush().then(() => null, (e: unknown) => e);
   await env.close();
@@ -164,9 +154,7 @@ test('readbacks respect the device\'s message limits and survive a failed reques
   const env = await online({ limits: { maxMessageSize: 256 << 10 } });
   try {
     const { drv, dev, machine, mm } = env;
-    const bo = drv.createBo(128 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(128);
     await drv.flush();
     const cpu = machine.cpus[0]!;
     cpu.write8(mm, v.start + 120 * PS, 5); // the CPU's own pending write elsewhere
@@ -192,9 +180,7 @@ test('a user munmap of a PAGETABLE-tracked BO harvests its dirty bits before the
   const env = await online();
   try {
     const { drv, machine, mm } = env;
-    const bo = drv.createBo(8 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(8);
     assert.equal(bo.tracker!.method, 'pagetable');
     machine.cpus[0]!.write8(mm, v.start + 3 * PS, 9);
     mm.munmap(v.start, 8 * PS);
@@ -233,9 +219,7 @@ test('DMA frames never carry more entries than the device\'s maxRanges', async (
   const env = await online({ limits: { maxRanges: 64 } });
   try {
     const { drv, machine, mm } = env;
-    const bo = drv.createBo(400 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(400);
     for (let p = 0; p < 400; p += 2) machine.cpus[0]!.write8(mm, v.start + p * PS, 1); // 200 separate runs
     const r = await drv.flush();
     assert.ok(r.batches >= 4, `${r.batches} batches`);
@@ -259,9 +243,7 @@ test('an upload read before a GPU write was announced does not overwrite it on t
   const env = await online({ bandwidth: 2 << 20 });
   try {
     const { drv, dev, machine, mm } = env;
-    const bo = drv.createBo(64 * PS);
-    drv.createBufferResource(bo);
-    const v = drv.mmap(mm, bo);
+    const { bo, v } = env.buffer(64);
     await drv.flush();
     const cpu = machine.cpus[0]!;
     for (let p = 0; p < 64; p++) cpu.write8(mm, v.start + p * PS, 7); // 256 KiB to upload: ~125 ms on this link

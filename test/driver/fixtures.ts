@@ -21,6 +21,12 @@ export async function online(device: DeviceOptions = {}, driver: Partial<DriverO
   const mm = m.createMm();
   return {
     dev, drv, machine: m, mm,
+    /** A tracked BO of `pages` pages with one buffer resource over all of it, mapped into mm. */
+    buffer(pages: number) {
+      const bo = drv.createBo(pages * PS);
+      drv.createBufferResource(bo);
+      return { bo, v: drv.mmap(mm, bo) };
+    },
     async close() {
       await drv.close();
       await dev.close();
