@@ -260,3 +260,27 @@ test('an upload read before a GPU write was announced does not overwrite it on t
     await env.close();
   }
 });
+
+test('periodic mode flushes on its own every N ms until stopped', async () => {
+  const env = await online();
+  try {
+    const { drv, machine, mm } = env;
+    const { bo, v } = env.buffer(8);
+    const results: number[] = [];
+    drv.writeback.startPeriodic(5, (r) => results.push(r.pagesTransferred));
+    machine.cpus[0]!.write8(mm, v.start + 3 * PS, 1);
+    for (let i = 0; i < 200 && !results.some((n) => n > 0); i++) await new Promise((r) => setTimeout(r, 5));
+    drv.writeback.stopPeriodic();
+    assert.ok(results.some((n) => n === 1), `a periodic round carried the page: ${results}`);
+    assert.equal(dev(env).bo(bo.id)![3 * PS], 1);
+    const calls = drv.writeback.stats.flushCalls;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(drv.writeback.stats.flushCalls, calls, 'no flush starts after stop (one in flight may still finish)');
+  } finally {
+    await env.close();
+  }
+});
+
+function dev(env: Awaited<ReturnType<typeof online>>) {
+  return env.dev.sessions()[0]!;
+}
