@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CancelledError, DeviceError, DeviceLostError } from '../../src/index.js';
 import { propertySeed } from '../core/fixtures.js';
-import { online, PS } from './fixtures.js';
+import { online, PS, until } from './fixtures.js';
 
 test('random workloads: the device copy equals guest memory at every fence', async (t) => {
   const seed = propertySeed(4242);
@@ -79,7 +79,7 @@ test('read coherence: a device write zaps the CPU mappings; the next access wait
     const [c0, c1] = machine.cpus as [typeof machine.cpus[0], typeof machine.cpus[0]];
     c0.write(mm, v.start + 2 * PS, new Uint8Array(100).fill(7)); // not yet flushed
     dev.sessions()[0]!.gpuWrite(bo.id, [[2 * PS + 200, new Uint8Array(100).fill(9)]]);
-    await new Promise((r) => setTimeout(r, 20)); // the deviceWrite announcement arrives
+    await until(() => drv.conn.seenDeviceWrites === 1, 'the deviceWrite announcement');
     assert.deepEqual(bo.deviceNewer.toArray(), [2]);
     assert.equal(c1.tlb.peek(mm.id, v.start / PS + 2), null);
     const seen = await c1.readAsync(mm, v.start + 2 * PS, 400);
@@ -100,12 +100,12 @@ test('reconnect in the middle of a transfer: the flush rejects clearly, the new 
     const { drv, dev, machine, mm } = env;
     const { bo, v } = env.buffer(512);
     for (let p = 0; p < 512; p++) machine.cpus[p % 2]!.write32(mm, v.start + p * PS, p + 1);
+    const sent = drv.conn.bytesSent;
     const pending = drv.flush().then(() => null, (e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 30));
+    await until(() => drv.conn.bytesSent > sent + (256 << 10), 'the transfer to be under way'); // 2 MiB at 8 MiB/s: far from done
     await dev.restart();
     assert.ok((await pending) instanceof DeviceLostError);
-    for (let i = 0; i < 200 && drv.conn.sessions < 2; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(drv.conn.sessions, 2);
+    await until(() => drv.conn.sessions === 2, 'the reconnect');
     assert.equal(drv.resyncs, 1);
     const r = await drv.verifyCoherent(bo);
     assert.deepEqual(r.differing, []);
@@ -161,7 +161,7 @@ test('readbacks respect the device\'s message limits and survive a failed reques
     const session = dev.sessions()[0]!;
     for (const value of [1, 2, 3]) session.gpuWrite(bo.id, [[0, new Uint8Array(100 * 1024).fill(value)]]);
     session.gpuWrite(bo.id, [[200 * 1024, new Uint8Array(200 * 1024).fill(4)]]); // alone bigger than half the limit
-    await new Promise((r) => setTimeout(r, 30));
+    await until(() => drv.conn.seenDeviceWrites === 4, 'the four announcements');
     dev.faults.failNth(1, { message: 'readback refused once' });
     const first = await cpu.readAsync(mm, v.start, 1);
     assert.equal(first[0], 3, 'the device\'s last write');
@@ -205,8 +205,9 @@ test('destroying a BO while a round is sending drops its pending uploads and los
       machine.cpus[0]!.write8(mm, va.start + p * PS, 1);
       machine.cpus[1]!.write8(mm, vb.start + p * PS, 2);
     }
+    const sent = drv.conn.bytesSent;
     const pending = drv.flush().then(() => 'ok', (e: Error) => e.message);
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => drv.conn.bytesSent > sent + (64 << 10), 'the round to be sending'); // 512 KiB at 4 MiB/s, window 1
     drv.destroyBo(a);
     assert.equal(await pending, 'ok');
     assert.deepEqual((await drv.verifyCoherent(b)).differing, []);
@@ -233,7 +234,7 @@ test('without a device session, creating objects fails with a typed error and ch
   const env = await online({}, { reconnect: false });
   const { drv, dev } = env;
   await dev.close();
-  for (let i = 0; i < 100 && drv.conn.isOpen; i++) await new Promise((r) => setTimeout(r, 5));
+  await until(() => !drv.conn.isOpen, 'the session to end');
   assert.throws(() => drv.createBo(4 * PS), DeviceLostError);
   assert.equal(drv.space.all.length, 0);
   await drv.close();
@@ -247,8 +248,9 @@ test('an upload read before a GPU write was announced does not overwrite it on t
     await drv.flush();
     const cpu = machine.cpus[0]!;
     for (let p = 0; p < 64; p++) cpu.write8(mm, v.start + p * PS, 7); // 256 KiB to upload: ~125 ms on this link
+    const sent = drv.conn.bytesSent;
     const flushing = drv.flush();
-    await new Promise((r) => setTimeout(r, 10)); // the upload of page 2 is built and queued, not applied
+    await until(() => drv.conn.bytesSent >= sent + 64 * PS, 'the upload to be sent'); // read and on the wire, not applied
     dev.sessions()[0]!.gpuWrite(bo.id, [[2 * PS + 200, new Uint8Array([9])]]);
     await flushing;
     await drv.flush();
@@ -269,7 +271,7 @@ test('periodic mode flushes on its own every N ms until stopped', async () => {
     const results: number[] = [];
     drv.writeback.startPeriodic(5, (r) => results.push(r.pagesTransferred));
     machine.cpus[0]!.write8(mm, v.start + 3 * PS, 1);
-    for (let i = 0; i < 200 && !results.some((n) => n > 0); i++) await new Promise((r) => setTimeout(r, 5));
+    await until(() => results.some((n) => n > 0), 'a periodic round carrying the page');
     drv.writeback.stopPeriodic();
     assert.ok(results.some((n) => n === 1), `a periodic round carried the page: ${results}`);
     assert.equal(dev(env).bo(bo.id)![3 * PS], 1);

@@ -35,3 +35,12 @@ export async function online(device: DeviceOptions = {}, driver: Partial<DriverO
 }
 
 export const PS = 4096;
+
+/** Poll until `cond` holds (every 2 ms, at most `ms`); fail the test with `what` otherwise. */
+export async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
