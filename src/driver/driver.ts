@@ -122,10 +122,13 @@ export class Driver {
     return mm.mmap(this.space.mapping, { ...opts, pgoff: bo.offset + pgoff, pages });
   }
 
-  /** Harvest, zap every mapping and forget the BO on both sides. */
+  /** Unmap the BO's pages from every process (not a neighbour's that a VMA may also map) and forget it on both sides. */
   destroyBo(bo: Bo): void {
-    bo.tracker?.unmap(0, bo.pages);
-    for (const v of [...bo.mapping.vmasIntersecting(bo.offset, bo.pages)]) v.mm.munmap(v.start, v.end - v.start);
+    for (const v of [...bo.mapping.vmasIntersecting(bo.offset, bo.pages)]) {
+      const s = v.addressOf(Math.max(bo.offset, v.pgoff));
+      const e = v.addressOf(Math.min(bo.offset + bo.pages, v.pgoffEnd));
+      v.mm.munmap(s, e - s);
+    }
     for (const res of [...bo.resources]) {
       bo.detach(res);
       const i = this.surfaces.indexOf(res as SurfaceResource);

@@ -286,3 +286,21 @@ test('periodic mode flushes on its own every N ms until stopped', async () => {
 function dev(env: Awaited<ReturnType<typeof online>>) {
   return env.dev.sessions()[0]!;
 }
+
+test('destroying a BO unmaps only its own pages, also from a mapping that spans its neighbour', async () => {
+  const env = await online();
+  try {
+    const { drv, machine, mm } = env;
+    const { bo: a } = env.buffer(4);
+    const { bo: b } = env.buffer(4);
+    assert.equal(b.offset, a.offset + 4);
+    const start = mm.mmap(drv.space.mapping, { pgoff: a.offset, pages: 8 }).start; // both BOs in one VMA
+    machine.cpus[0]!.write8(mm, start + 5 * PS, 7); // BO b, page 1
+    drv.destroyBo(a);
+    assert.equal(machine.cpus[0]!.read8(mm, start + 5 * PS), 7, 'b is still mapped');
+    assert.throws(() => machine.cpus[0]!.read8(mm, start), /no mapping/);
+    assert.deepEqual((await drv.verifyCoherent(b)).differing, []);
+  } finally {
+    await env.close();
+  }
+});
