@@ -306,13 +306,21 @@ export class Session implements SessionView {
     if (msg instanceof ProtocolError) return this.reject(msg);
     if (msg.op === 'fence') return this.signal(msg);
     const injected = this.host.faults.onCommand(this.id);
-    if (injected !== undefined) return this.reject(new ProtocolError('injected', injected, msg.seq));
-    try {
-      this.execute(msg);
-      this.counters.commands++;
-    } catch (e) {
-      if (!(e instanceof ProtocolError)) throw e;
-      this.reject(e);
+    if (injected !== undefined) {
+      this.reject(new ProtocolError('injected', injected, msg.seq));
+    } else {
+      try {
+        this.execute(msg);
+        this.counters.commands++;
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) throw e;
+        this.reject(e);
+      }
+    }
+    // A DMA frame may carry its own fence: signalled right after it, applied or rejected,
+    // exactly as a separate fence following it would be (one frame per sync).
+    if ((msg.op === 'write' || msg.op === 'writeSurface') && msg.fence !== undefined) {
+      this.signal({ op: 'fence', seq: msg.seq, fence: msg.fence, seen: msg.seen });
     }
   }
 

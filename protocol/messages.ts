@@ -55,10 +55,12 @@ export interface DestroySurface { op: 'destroySurface'; seq: number; sid: number
  * an upload built before a GPU write was announced cannot overwrite it.
  */
 export interface Seen { seen?: number }
+/** A DMA frame may carry a fence, signalled right after the frame is applied or rejected. */
+export interface Fenced { fence?: number }
 /** DMA guest → device copy of a BO ("UPDATE"). */
-export interface Write extends Seen { op: 'write'; seq: number; bo: number; ranges: DataRange[] }
+export interface Write extends Seen, Fenced { op: 'write'; seq: number; bo: number; ranges: DataRange[] }
 /** DMA guest → device copy through a surface layout ("UPDATE_GB_IMAGE" with boxes). */
-export interface WriteSurface extends Seen { op: 'writeSurface'; seq: number; sid: number; boxes: BoxData[] }
+export interface WriteSurface extends Seen, Fenced { op: 'writeSurface'; seq: number; sid: number; boxes: BoxData[] }
 /** Device → guest copy request ("READBACK"); answered by readbackData. */
 export interface Readback { op: 'readback'; seq: number; bo: number; ranges: Span[] }
 /**

@@ -37,7 +37,7 @@ export const fenceLatency: Scenario = {
         await drv.drv.flush();
         return performance.now() - t0;
       };
-      // The raw message carries what one sync puts on the wire (write + fence frames).
+      // The raw message carries what one sync puts on the wire (one write frame with its fence).
       const before = drv.drv.conn.bytesSent;
       await sync();
       const syncBytes = drv.drv.conn.bytesSent - before;

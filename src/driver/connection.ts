@@ -142,15 +142,27 @@ export class DeviceConnection {
 
   /** Send a fence; resolves when the device signals it ok, rejects with DeviceError / DeviceLostError. */
   fence(): Promise<Signaled> {
-    const fence = ++this.fenceId;
-    const p = new Promise<Signaled>((resolve, reject) => this.fences.set(fence, { resolve, reject }));
+    const [fence, signaled] = this.expectFence();
     try {
       this.send({ op: 'fence', fence, seen: this.seenDeviceWrites });
     } catch (e) {
-      this.fences.delete(fence);
-      return Promise.reject(e);
+      this.dropFence(fence, e as Error);
     }
-    return p;
+    return signaled;
+  }
+
+  /**
+   * Allocate a fence id the caller will send inside a DMA frame (docs/protocol.md §6.5), and
+   * the promise of its signal. If the frame is never sent, call dropFence.
+   */
+  expectFence(): [number, Promise<Signaled>] {
+    const fence = ++this.fenceId;
+    return [fence, new Promise<Signaled>((resolve, reject) => this.fences.set(fence, { resolve, reject }))];
+  }
+
+  dropFence(fence: number, err: Error): void {
+    this.fences.get(fence)?.reject(err);
+    this.fences.delete(fence);
   }
 
   /** Send a command that gets a reply carrying the same seq (readback, digest, stats, ping). */
@@ -228,6 +240,13 @@ export class DeviceConnection {
         this.opened = null;
         return;
       case 'signaled': {
+        // Fences signal in order: one still pending below this id will never be signalled
+        // (its frame was rejected before the device could read it). Never leave it hanging.
+        for (const [id, pending] of this.fences) {
+          if (id >= msg.fence) break;
+          this.fences.delete(id);
+          pending.reject(new DeviceError('fence_lost', `fence ${id} was never signalled; fence ${msg.fence} was`, undefined));
+        }
         const w = this.fences.get(msg.fence);
         if (!w) return;
         this.fences.delete(msg.fence);

@@ -50,9 +50,10 @@ export interface WritebackStats {
  *  2. read: the resources' dirty ranges/boxes are copied from guest memory
  *     into staging buffers, one message of at most maxBatchBytes each, never
  *     handing a live page to a pending send;
- *  3. each batch is followed by a fence; at most windowBatches are unsignalled
+ *  3. each batch carries a fence; at most windowBatches are unsignalled
  *     at a time, and a staging buffer is reused only after ws has taken it;
- *  4. the last fence resolves the flush.
+ *  4. the last batch's fence resolves the flush (a round with nothing to send
+ *     sends a bare fence, which still orders it after everything before).
  * flush() calls made while a round is still submitting join one next round,
  * so a slow device makes writeback coalesce (a page dirtied in ten frames is
  * sent once) instead of queueing without bound. Messages go out in order on
@@ -166,15 +167,21 @@ export class WritebackEngine {
         const writer = new DmaFrameWriter(buf);
         const seq = this.conn.nextSeq();
         ownSeqs.add(seq);
+        // The frame carries its own fence (one frame per batch, one per 1-page sync).
+        const [fence, signaled] = this.conn.expectFence();
         // Read now, after every announcement processed so far: tell the device so.
-        payloadBytes += fillBatch(writer, uploads, seq, maxEntries, this.conn.seenDeviceWrites);
+        payloadBytes += fillBatch(writer, uploads, { seq, maxEntries, seen: this.conn.seenDeviceWrites, fence });
         const frame = writer.finish();
         this.inFlight++;
         this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
-        this.conn.sendFrame(frame, () => this.release(buf));
-        const f = this.conn.fence();
-        fences.push(f);
-        void f.then(this.settled, this.settled);
+        fences.push(signaled);
+        void signaled.then(this.settled, this.settled);
+        try {
+          this.conn.sendFrame(frame, () => this.release(buf));
+        } catch (e) {
+          this.conn.dropFence(fence, e as Error);
+          throw e;
+        }
         batches++;
       }
       if (fences.length === 0) fences.push(this.conn.fence());
@@ -273,11 +280,19 @@ function pagesOf(u: Upload): [Bo, number, number] {
  * targets one BO ('write') or one surface ('writeSurface'); long ranges and
  * big boxes are split. Returns the payload bytes added.
  */
-function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number, maxEntries: number, seen: number): number {
+interface FrameHeader {
+  seq: number;
+  /** Entries allowed in one frame (the device's maxRanges). */
+  maxEntries: number;
+  seen: number;
+  fence: number;
+}
+
+function fillBatch(w: DmaFrameWriter, uploads: Upload[], { seq, maxEntries, seen, fence }: FrameHeader): number {
   const first = uploads[0]!;
   let payload = 0;
   if (first.kind === 'range') {
-    w.beginWrite(seq, first.bo.id, seen);
+    w.beginWrite(seq, first.bo.id, seen, fence);
     while (uploads.length > 0) {
       const u = uploads[0]!;
       if (u.kind !== 'range' || u.bo !== first.bo || w.entries >= maxEntries) break;
@@ -291,7 +306,7 @@ function fillBatch(w: DmaFrameWriter, uploads: Upload[], seq: number, maxEntries
     }
     return payload;
   }
-  w.beginWriteSurface(seq, first.res.sid, seen);
+  w.beginWriteSurface(seq, first.res.sid, seen, fence);
   while (uploads.length > 0) {
     const u = uploads[0]!;
     if (u.kind !== 'box' || u.res !== first.res || w.entries >= maxEntries) break;

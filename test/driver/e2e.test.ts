@@ -304,3 +304,16 @@ test('destroying a BO unmaps only its own pages, also from a mapping that spans 
     await env.close();
   }
 });
+
+test('a fence the device never signals is settled by the next one (fences signal in order)', async () => {
+  const env = await online();
+  try {
+    const { drv } = env;
+    const [lost, never] = drv.conn.expectFence(); // registered, but its frame is never sent
+    const outcome = never.then(() => 'signalled', (e: Error) => e.message);
+    await drv.flush(); // a later fence
+    assert.match(await outcome, new RegExp(`fence ${lost} was never signalled`));
+  } finally {
+    await env.close();
+  }
+});
