@@ -38,7 +38,7 @@ export const REPLY_OPS = [
 ] as const;
 
 /** Feature names announced in welcome.features. */
-export const FEATURES = ['surfaces', 'gpuWrite', 'digest', 'stats', 'seen'] as const;
+export const FEATURES = ['surfaces', 'gpuWrite', 'digest', 'stats', 'seen', 'fencedWrite'] as const;
 /** Device writes remembered per session for `seen` (older ones lose protection; see docs/protocol.md). */
 export const MAX_UNSEEN_DEVICE_WRITES = 4096;
 /** Extra feature announced when the device accepts role 'control' connections. */

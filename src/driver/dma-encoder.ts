@@ -29,11 +29,11 @@ export class DmaFrameWriter {
    * `seen`: deviceWrite announcements processed before the data is read; `fence`: signalled
    * right after the frame (docs/protocol.md §6.5, §6.14).
    */
-  beginWrite(seq: number, bo: number, seen: number, fence: number): void {
+  beginWrite(seq: number, bo: number, seen: number, fence?: number): void {
     this.begin('write', seq, 'bo', bo, 'ranges', seen, fence);
   }
 
-  beginWriteSurface(seq: number, sid: number, seen: number, fence: number): void {
+  beginWriteSurface(seq: number, sid: number, seen: number, fence?: number): void {
     this.begin('writeSurface', seq, 'sid', sid, 'boxes', seen, fence);
   }
 
@@ -68,10 +68,10 @@ export class DmaFrameWriter {
     return this.buf.subarray(0, this.pos);
   }
 
-  private begin(op: string, seq: number, idKey: string, id: number, listKey: string, seen: number, fence: number): void {
+  private begin(op: string, seq: number, idKey: string, id: number, listKey: string, seen: number, fence: number | undefined): void {
     this.pos = 0;
     this.count = 0;
-    this.byte(0x86);
+    this.byte(fence === undefined ? 0x85 : 0x86);
     this.str('op');
     this.str(op);
     this.str('seq');
@@ -80,8 +80,10 @@ export class DmaFrameWriter {
     this.uint(id);
     this.str('seen');
     this.uint(seen);
-    this.str('fence');
-    this.uint(fence);
+    if (fence !== undefined) {
+      this.str('fence');
+      this.uint(fence);
+    }
     this.str(listKey);
     this.byte(0xdd);
     this.countAt = this.pos;

@@ -167,21 +167,24 @@ export class WritebackEngine {
         const writer = new DmaFrameWriter(buf);
         const seq = this.conn.nextSeq();
         ownSeqs.add(seq);
-        // The frame carries its own fence (one frame per batch, one per 1-page sync).
-        const [fence, signaled] = this.conn.expectFence();
+        // The frame carries its own fence when the device supports it (one frame per batch,
+        // one per 1-page sync); otherwise a separate fence frame follows it.
+        const fenced = this.conn.welcome?.features.includes('fencedWrite') ?? false;
+        const [fence, signaled] = fenced ? this.conn.expectFence() : [undefined, null];
         // Read now, after every announcement processed so far: tell the device so.
         payloadBytes += fillBatch(writer, uploads, { seq, maxEntries, seen: this.conn.seenDeviceWrites, fence });
         const frame = writer.finish();
         this.inFlight++;
         this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
-        fences.push(signaled);
-        void signaled.then(this.settled, this.settled);
         try {
           this.conn.sendFrame(frame, () => this.release(buf));
         } catch (e) {
-          this.conn.dropFence(fence, e as Error);
+          if (fence !== undefined) this.conn.dropFence(fence, e as Error);
           throw e;
         }
+        const done = signaled ?? this.conn.fence();
+        fences.push(done);
+        void done.then(this.settled, this.settled);
         batches++;
       }
       if (fences.length === 0) fences.push(this.conn.fence());
@@ -285,7 +288,8 @@ interface FrameHeader {
   /** Entries allowed in one frame (the device's maxRanges). */
   maxEntries: number;
   seen: number;
-  fence: number;
+  /** Carried fence (feature fencedWrite), if any. */
+  fence: number | undefined;
 }
 
 function fillBatch(w: DmaFrameWriter, uploads: Upload[], { seq, maxEntries, seen, fence }: FrameHeader): number {

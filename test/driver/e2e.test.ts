@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { CancelledError, DeviceError, DeviceLostError } from '../../src/index.js';
 import { propertySeed } from '../core/fixtures.js';
 import { online, PS, until } from './fixtures.js';
+import { decodeDriverFrame, ProtocolError } from '../../protocol/index.js';
 
 test('random workloads: the device copy equals guest memory at every fence', async (t) => {
   const seed = propertySeed(4242);
@@ -313,6 +314,26 @@ test('a fence the device never signals is settled by the next one (fences signal
     const outcome = never.then(() => 'signalled', (e: Error) => e.message);
     await drv.flush(); // a later fence
     assert.match(await outcome, new RegExp(`fence ${lost} was never signalled`));
+  } finally {
+    await env.close();
+  }
+});
+
+test('a batch carries its fence when the device announces fencedWrite, and is followed by a separate fence otherwise', async () => {
+  const env = await online({ record: true });
+  try {
+    const { drv, dev, machine, mm } = env;
+    const { bo, v } = env.buffer(4);
+    const lastOps = () => dev.log.map((e) => decodeDriverFrame(e.frame))
+      .map((m) => (m instanceof ProtocolError ? 'bad' : m.op === 'write' ? `write${'fence' in m ? '+fence' : ''}` : m.op)).slice(-2);
+    machine.cpus[0]!.write8(mm, v.start + PS, 2);
+    await drv.flush();
+    assert.equal(lastOps()[1], 'write+fence');
+    drv.conn.welcome!.features = drv.conn.welcome!.features.filter((f) => f !== 'fencedWrite');
+    machine.cpus[0]!.write8(mm, v.start + PS, 3);
+    await drv.flush();
+    assert.deepEqual(lastOps(), ['write', 'fence']);
+    assert.deepEqual((await drv.verifyCoherent(bo)).differing, []);
   } finally {
     await env.close();
   }
