@@ -231,9 +231,7 @@ export class Mm {
     const ev = end / this.pageSize;
     const phys = this.machine.phys;
     const pt = this.pageTable;
-    pt.forEachPteTable(sv, ev, (table, _n, base) => {
-      const from = Math.max(sv, base) - base;
-      const to = Math.min(ev, base + table.length) - base;
+    pt.forEachPteTable(sv, ev, (table, from, to, base) => {
       for (let i = from; i < to; i++) {
         const pte = table[i]!;
         if (pte === PTE_NONE) continue;
@@ -253,9 +251,7 @@ export class Mm {
     const range = this.notifyStart(start, end, 'protection-vma');
     const sv = start / this.pageSize;
     const ev = end / this.pageSize;
-    this.pageTable.forEachPteTable(sv, ev, (table, _n, base) => {
-      const from = Math.max(sv, base) - base;
-      const to = Math.min(ev, base + table.length) - base;
+    this.pageTable.forEachPteTable(sv, ev, (table, from, to) => {
       for (let i = from; i < to; i++) table[i]! &= ~PTE_WRITE;
     });
     this.machine.flushTlbRange(this, start, end);

@@ -137,8 +137,15 @@ export class PageTable {
     return n !== 0 && this.ptl[n - 1] !== 0;
   }
 
-  /** Visit every populated PTE table overlapping [startVpn, endVpn). */
-  forEachPteTable(startVpn: number, endVpn: number, fn: (table: Int32Array, number: number, baseVpn: number) => void): void {
+  /**
+   * Visit every populated PTE table overlapping [startVpn, endVpn), with the
+   * slots [from, to) of that table that lie in the range (vpn = baseVpn + slot).
+   */
+  forEachPteTable(
+    startVpn: number,
+    endVpn: number,
+    fn: (table: Int32Array, from: number, to: number, baseVpn: number) => void,
+  ): void {
     let v = startVpn;
     while (v < endVpn) {
       const i = v >>> (2 * TABLE_SHIFT);
@@ -150,7 +157,7 @@ export class PageTable {
       const pmd = this.pmdTables[p - 1]!;
       const n = pmd[(v >>> TABLE_SHIFT) & TABLE_MASK]!;
       const base = v - (v & TABLE_MASK);
-      if (n !== 0) fn(this.pteTables[n - 1]!, n, base);
+      if (n !== 0) fn(this.pteTables[n - 1]!, v - base, Math.min(endVpn - base, PTRS_PER_TABLE), base);
       v = base + PTRS_PER_TABLE;
     }
   }
