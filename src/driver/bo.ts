@@ -11,9 +11,13 @@ export class Bo {
   tracker: BoDirtyTracker | null = null;
   /** Resources backed by this BO, sorted by byte offset (the BO's res_tree). */
   readonly resources: Resource[] = [];
-  /** Pages the device changed that guest memory does not have yet (read coherence). */
+  /**
+   * Pages the device changed that guest memory does not have yet (read coherence): always
+   * the pages of deviceRanges, kept as a bitmap for the fault path. Change both through
+   * noteDeviceWrite / settleDeviceWrites / forgetDeviceWrites only.
+   */
   readonly deviceNewer: Bitmap;
-  /** The exact byte ranges [offset, length] behind deviceNewer, in arrival order. */
+  /** The exact byte ranges [offset, length] the device changed and guest memory lacks, in arrival order. */
   deviceRanges: Array<[number, number]> = [];
   /** Set when the BO is destroyed: pending work for it is dropped. */
   destroyed = false;
@@ -45,6 +49,32 @@ export class Bo {
   /** The bytes of BO page i (no copy). */
   page(i: number): Uint8Array {
     return this.mapping.page(this.offset + i)!;
+  }
+
+  /** BO pages [from, to) that bytes [offset, offset + length) touch, clamped to the BO. */
+  pageSpan(offset: number, length: number): [number, number] {
+    const ps = this.space.pageSize;
+    return [Math.floor(offset / ps), Math.min(this.pages, Math.ceil((offset + length) / ps))];
+  }
+
+  /** The device changed bytes [offset, offset + length): guest memory needs them read back. */
+  noteDeviceWrite(offset: number, length: number): void {
+    const [from, to] = this.pageSpan(offset, length);
+    if (from >= to) return;
+    this.deviceNewer.setRange(from, to);
+    this.deviceRanges.push([offset, Math.min(length, this.size - offset)]);
+  }
+
+  /** Some ranges were read back (and removed from deviceRanges): deviceNewer follows what is left. */
+  settleDeviceWrites(): void {
+    this.deviceNewer.clearAll();
+    for (const [offset, length] of this.deviceRanges) this.deviceNewer.setRange(...this.pageSpan(offset, length));
+  }
+
+  /** The device lost its changes (a new session): guest memory is the only copy. */
+  forgetDeviceWrites(): void {
+    this.deviceRanges = [];
+    this.deviceNewer.clearAll();
   }
 
   attach(res: Resource): void {

@@ -189,9 +189,7 @@ export class Driver {
     this.resyncs++;
     for (const bo of this.bosById.values()) {
       this.conn.send({ op: 'defineBo', bo: bo.id, size: bo.size });
-      // The device lost what it had changed; guest memory is the only copy now.
-      bo.deviceNewer.clearAll();
-      bo.deviceRanges = [];
+      bo.forgetDeviceWrites();
       for (const res of bo.resources) res.markAllDirty();
     }
     for (const s of this.surfaces) this.defineSurface(s);
@@ -212,15 +210,12 @@ export class Driver {
   private onDeviceWrite(msg: DeviceWrite): void {
     const bo = this.bosById.get(msg.bo);
     if (bo === undefined) return;
-    const ps = this.machine.pageSize;
     for (const [offset, data] of msg.ranges) {
-      const from = Math.floor(offset / ps);
-      const to = Math.min(bo.pages, Math.ceil((offset + data.length) / ps));
+      const [from, to] = bo.pageSpan(offset, data.length);
       if (from >= to) continue;
       if (bo.tracker) bo.tracker.unmap(from, to);
       else zapBoPages(bo, from, to);
-      bo.deviceNewer.setRange(from, to);
-      bo.deviceRanges.push([offset, Math.min(data.length, bo.size - offset)]);
+      bo.noteDeviceWrite(offset, data.length);
     }
   }
 
@@ -258,14 +253,9 @@ export class Driver {
       } catch (e) {
         this.options.log?.(`readback of BO ${bo.id} failed: ${(e as Error).message}`);
         // A lost session loses the device's changes with it: guest memory is authoritative (resync).
-        if (!this.conn.isOpen) bo.deviceRanges = [];
+        if (!this.conn.isOpen) bo.forgetDeviceWrites();
       }
-      // deviceNewer is exactly the pages of the ranges still waiting.
-      const ps = this.machine.pageSize;
-      bo.deviceNewer.clearAll();
-      for (const [offset, length] of bo.deviceRanges) {
-        bo.deviceNewer.setRange(Math.floor(offset / ps), Math.min(bo.pages, Math.ceil((offset + length) / ps)));
-      }
+      bo.settleDeviceWrites();
     };
     bo.readback = run().finally(() => {
       bo.readback = null;

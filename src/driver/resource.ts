@@ -34,8 +34,7 @@ export abstract class Resource {
 
   /** BO pages [rs, re) the resource overlaps. */
   pageSpan(): [number, number] {
-    const ps = this.bo.space.pageSize;
-    return [this.offset / ps, Math.ceil((this.offset + this.size) / ps)];
+    return this.bo.pageSpan(this.offset, this.size);
   }
 
   abstract dirtyRangeAdd(start: number, end: number): void;

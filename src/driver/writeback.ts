@@ -270,12 +270,11 @@ function deferDeviceNewer(uploads: Upload[]): void {
 
 /** BO pages [from, to) an upload piece reads. */
 function pagesOf(u: Upload): [Bo, number, number] {
-  const ps = (u.kind === 'range' ? u.bo : u.res.bo).space.pageSize;
-  if (u.kind === 'range') return [u.bo, Math.floor(u.offset / ps), Math.ceil((u.offset + u.length) / ps)];
+  if (u.kind === 'range') return [u.bo, ...u.bo.pageSpan(u.offset, u.length)];
   const r = u.res;
   const first = r.offset + u.z * r.imagePitch + u.y * r.rowPitch + u.x * r.bytesPerPixel;
-  const last = r.offset + (u.z + u.d - 1) * r.imagePitch + (u.y + u.h - 1) * r.rowPitch + (u.x + u.w) * r.bytesPerPixel;
-  return [r.bo, Math.floor(first / ps), Math.ceil(last / ps)];
+  const end = r.offset + (u.z + u.d - 1) * r.imagePitch + (u.y + u.h - 1) * r.rowPitch + (u.x + u.w) * r.bytesPerPixel;
+  return [r.bo, ...r.bo.pageSpan(first, end - first)];
 }
 
 /**
