@@ -161,7 +161,7 @@ export class WritebackEngine {
         // The device changed pages while we waited: those pieces wait for their readback (next round).
         deferDeviceNewer(uploads);
         if (uploads.length === 0) {
-          this.pool.push(buf);
+          this.release(buf);
           break;
         }
         const writer = new DmaFrameWriter(buf);
@@ -191,9 +191,7 @@ export class WritebackEngine {
     } catch (e) {
       submitted();
       await Promise.allSettled(fences);
-      // Whatever went wrong, nothing this round took may be forgotten: a lost
-      // session resyncs everything anyway; otherwise upload it whole next time.
-      if (!(e instanceof DeviceLostError || e instanceof CancelledError)) for (const res of carried) res.markAllDirty();
+      if (needsReupload(e)) for (const res of carried) res.markAllDirty();
       throw e;
     }
     submitted();
@@ -203,9 +201,7 @@ export class WritebackEngine {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' &&
       !(r.reason instanceof DeviceError && r.reason.seq !== undefined && !ownSeqs.has(r.reason.seq)));
     if (failed) {
-      // The device did not apply (all of) this round: its copy of what the
-      // round carried is unknown, so upload those resources whole next time.
-      if (failed.reason instanceof DeviceError) for (const res of carried) res.markAllDirty();
+      if (needsReupload(failed.reason)) for (const res of carried) res.markAllDirty();
       throw failed.reason;
     }
     this.stats.batches += batches;
@@ -246,6 +242,15 @@ export class WritebackEngine {
   private wake(): void {
     for (const w of this.wakers.splice(0)) w();
   }
+}
+
+/**
+ * Whether a round that failed with `e` must upload what it carried again, in
+ * full: the device's copy of it is unknown. Not after a lost session (the new
+ * one resyncs everything) nor after closing.
+ */
+function needsReupload(e: unknown): boolean {
+  return !(e instanceof DeviceLostError || e instanceof CancelledError);
 }
 
 /**
