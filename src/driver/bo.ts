@@ -1,4 +1,5 @@
 import { Bitmap, InvalidArgumentError, type Machine, type Mapping, OutOfMemoryError, requireInteger } from '../core/index.js';
+import { Definition } from './definition.js';
 import type { BoDirtyTracker } from './dirty-tracker.js';
 import type { Resource } from './resource.js';
 
@@ -19,6 +20,8 @@ export class Bo {
   readonly deviceNewer: Bitmap;
   /** The exact byte ranges [offset, length] the device changed and guest memory lacks, in arrival order. */
   deviceRanges: Array<[number, number]> = [];
+  /** Whether the device knows this BO (defineBo). */
+  readonly definition = new Definition();
   /** Set when the BO is destroyed: pending work for it is dropped. */
   destroyed = false;
   /** Settles when the readback in flight for this BO lands in guest memory. */

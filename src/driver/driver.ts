@@ -2,10 +2,11 @@ import {
   InvalidArgumentError, type Machine, type MmapOptions, type Mm, type Vma,
 } from '../core/index.js';
 import { type DeviceWrite, type DigestData, type ReadbackData, type Span, DIGEST_BYTES, pageDigests } from '../../protocol/index.js';
-import { DeviceLostError } from './errors.js';
+import { DeviceError, DeviceLostError } from './errors.js';
 import { Bo, BoSpace } from './bo.js';
 import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from './config.js';
-import { DeviceConnection, type ConnectionOptions } from './connection.js';
+import { type ConnectOptions, DeviceConnection, type ConnectionOptions } from './connection.js';
+import type { Definition } from './definition.js';
 import { BoDirtyTracker, zapBoPages } from './dirty-tracker.js';
 import { BufferResource, type Resource } from './resource.js';
 import { SurfaceResource, type SurfaceLayout } from './surface.js';
@@ -23,6 +24,13 @@ export interface DriverOptions {
   capacityPages?: number;
   /** Reconnect with backoff after an unexpected close (default true). */
   reconnect?: boolean;
+  /** Bounds of Driver.connect: timeout (default 10 s), attempt limit, AbortSignal. */
+  connect?: ConnectOptions;
+  /**
+   * Longest wait for a fence or a reply (default 30 s): a device silent for longer is
+   * treated as lost (pending flushes reject with DeviceLostError, then reconnect and resync).
+   */
+  fenceTimeoutMs?: number;
   log?: (line: string) => void;
   connection?: Partial<ConnectionOptions>;
 }
@@ -64,6 +72,7 @@ export class Driver {
       url: options.url,
       token: options.token,
       reconnect: options.reconnect ?? true,
+      replyTimeoutMs: options.fenceTimeoutMs,
       onSession: () => this.resync(),
       onDeviceWrite: (m) => this.onDeviceWrite(m),
       log: options.log,
@@ -71,14 +80,24 @@ export class Driver {
     });
     this.writeback = new WritebackEngine(this.conn, () => this.space.all, {
       ...options.writeback,
-      // Guest memory must hold the device's changes before any page of it is read for upload.
-      beforeRound: () => this.readbackAll(),
+      // Guest memory must hold the device's changes before any page of it is read for upload,
+      // and the device must know an object before anything is uploaded to it.
+      beforeRound: async () => {
+        await this.readbackAll();
+        this.defineRefused();
+      },
     });
   }
 
+  /**
+   * Connect to the device. Rejects with ConnectTimeoutError when no session comes
+   * within `options.connect.timeoutMs` (default 10 s) or its attempts, with
+   * DeviceRefusedError at once when the device refuses for good (bad token,
+   * unsupported version), or with the signal's reason on abort.
+   */
   static async connect(options: DriverOptions): Promise<Driver> {
     const d = new Driver(options.machine, options);
-    const welcome = await d.conn.connect();
+    const welcome = await d.conn.connect(options.connect);
     if (welcome.pageSize !== options.machine.pageSize) {
       await d.close();
       throw new InvalidArgumentError(`device page size ${welcome.pageSize} differs from the machine's ${options.machine.pageSize}`);
@@ -91,7 +110,7 @@ export class Driver {
     this.requireSession();
     const bo = this.space.create(size);
     this.bosById.set(bo.id, bo);
-    this.conn.send({ op: 'defineBo', bo: bo.id, size });
+    this.defineBo(bo);
     if (opts.tracked ?? true) BoDirtyTracker.add(bo, this.config);
     return bo;
   }
@@ -188,17 +207,56 @@ export class Driver {
     if (this.bosById.size === 0) return;
     this.resyncs++;
     for (const bo of this.bosById.values()) {
-      this.conn.send({ op: 'defineBo', bo: bo.id, size: bo.size });
+      this.defineBo(bo);
       bo.forgetDeviceWrites();
       for (const res of bo.resources) res.markAllDirty();
     }
     for (const s of this.surfaces) this.defineSurface(s);
   }
 
+  /**
+   * Define again every object whose define the device refused and whose backoff
+   * ran out (BOs before the surfaces on them). The device's copy of it is empty:
+   * everything in it is uploaded again.
+   */
+  private defineRefused(): void {
+    if (!this.conn.isOpen) return;
+    const now = performance.now();
+    for (const bo of this.bosById.values()) {
+      if (!bo.definition.dueForRetry(now)) continue;
+      this.options.log?.(`defining BO ${bo.id} again after: ${bo.definition.refusal!.message}`);
+      this.defineBo(bo);
+      for (const res of bo.resources) res.markAllDirty();
+    }
+    for (const s of this.surfaces) {
+      if (!s.definition.dueForRetry(now) || s.bo.definition.refused) continue;
+      this.options.log?.(`defining surface ${s.sid} again after: ${s.definition.refusal!.message}`);
+      this.defineSurface(s);
+      s.markAllDirty();
+    }
+  }
+
+  private defineBo(bo: Bo): void {
+    this.sendDefine(bo.definition, `defineBo BO ${bo.id}`, { op: 'defineBo', bo: bo.id, size: bo.size });
+  }
+
   private defineSurface(s: SurfaceResource): void {
-    this.conn.send({
+    this.sendDefine(s.definition, `defineSurface surface ${s.sid}`, {
       op: 'defineSurface', sid: s.sid, bo: s.bo.id, offset: s.offset, width: s.width, height: s.height, depth: s.depth,
       bytesPerPixel: s.bytesPerPixel, rowPitch: s.rowPitch, imagePitch: s.imagePitch,
+    });
+  }
+
+  /** Send a define and follow its outcome: a refusal keeps the object from uploads until it is defined again. */
+  private sendDefine(def: Definition, command: string, cmd: Parameters<DeviceConnection['send']>[0]): void {
+    const seq = this.conn.send(cmd);
+    def.sent();
+    this.conn.watch(seq, {
+      failed: (e) => {
+        this.options.log?.(`device refused ${command}: ${e.detail}`);
+        def.refuse(new DeviceError(e.code, e.detail, e.seq, command));
+      },
+      applied: () => def.applied(),
     });
   }
 

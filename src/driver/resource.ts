@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../core/index.js';
 import type { Bo } from './bo.js';
+import type { DeviceError } from './errors.js';
 
 /** A piece of upload work: bytes of a BO, or a box of a surface. */
 export type Upload =
@@ -35,6 +36,14 @@ export abstract class Resource {
   /** BO pages [rs, re) the resource overlaps. */
   pageSpan(): [number, number] {
     return this.bo.pageSpan(this.offset, this.size);
+  }
+
+  /**
+   * Why the device cannot take uploads of this resource now (the refused
+   * define of its BO, or of itself), or null when it can.
+   */
+  deviceRefusal(): DeviceError | null {
+    return this.bo.definition.refusal;
   }
 
   abstract dirtyRangeAdd(start: number, end: number): void;

@@ -1,5 +1,7 @@
 import { InvalidArgumentError, requireInteger } from '../core/index.js';
 import type { Bo } from './bo.js';
+import { Definition } from './definition.js';
+import type { DeviceError } from './errors.js';
 import { Resource, type SurfaceLike, type Upload } from './resource.js';
 
 export interface SurfaceLayout {
@@ -32,6 +34,8 @@ export class SurfaceResource extends Resource implements SurfaceLike {
   readonly bytesPerPixel: number;
   readonly rowPitch: number;
   readonly imagePitch: number;
+  /** Whether the device knows this surface (defineSurface). */
+  readonly definition = new Definition();
   private boxes: Box[] = [];
 
   constructor(bo: Bo, offset: number, readonly sid: number, layout: SurfaceLayout) {
@@ -51,6 +55,10 @@ export class SurfaceResource extends Resource implements SurfaceLike {
     this.bytesPerPixel = layout.bytesPerPixel;
     this.rowPitch = rowPitch;
     this.imagePitch = imagePitch;
+  }
+
+  override deviceRefusal(): DeviceError | null {
+    return super.deviceRefusal() ?? this.definition.refusal;
   }
 
   dirtyRangeAdd(start: number, end: number): void {

@@ -3,7 +3,7 @@ import type { Signaled } from '../../protocol/index.js';
 import type { Bo } from './bo.js';
 import type { DeviceConnection } from './connection.js';
 import { DmaFrameWriter } from './dma-encoder.js';
-import { CancelledError, DeviceError, DeviceLostError } from './errors.js';
+import { CancelledError, DeviceError, DeviceLostError, IncompleteFlushError } from './errors.js';
 import type { Resource, Upload } from './resource.js';
 
 export interface WritebackOptions {
@@ -129,8 +129,9 @@ export class WritebackEngine {
   private async round(t0: number, submitted: () => void): Promise<FlushResult> {
     const fences: Array<Promise<Signaled>> = [];
     const carried = new Set<Resource>();
-    /** Seqs of this round's DMA frames: only their failures are this round's. */
-    const ownSeqs = new Set<number>();
+    const frames: FrameOutcomes = { own: new Set(), refused: [] };
+    /** Why something dirty could not be sent this round (it stays dirty). */
+    let leftBehind: Error | null = null;
     let pagesTransferred = 0;
     let payloadBytes = 0;
     let batches = 0;
@@ -139,53 +140,28 @@ export class WritebackEngine {
       await this.beforeRound();
       this.stats.rounds++;
       const scan0 = performance.now();
-      const uploads: Upload[] = [];
       for (const bo of this.bos()) {
         const t = bo.tracker;
-        if (t !== null) {
-          const scan = t.scan();
-          if (scan.switchedTo !== null) this.stats.methodSwitches++;
-          for (const res of bo.resources) pagesTransferred += t.transferToResource(res);
-        }
-        for (const res of bo.resources) {
-          if (!res.hasDirty()) continue;
-          carried.add(res);
-          uploads.push(...res.takeUploads());
-        }
+        if (t === null) continue;
+        const scan = t.scan();
+        if (scan.switchedTo !== null) this.stats.methodSwitches++;
+        for (const res of bo.resources) pagesTransferred += t.transferToResource(res);
       }
       this.stats.scanMs += performance.now() - scan0;
-      const limit = Math.min(this.maxBatchBytes, this.conn.welcome?.maxMessageSize ?? this.maxBatchBytes);
-      const maxEntries = this.conn.welcome?.maxRanges ?? Infinity;
-      while (uploads.length > 0) {
-        const buf = await this.slot(limit);
-        // The device changed pages while we waited: those pieces wait for their readback (next round).
-        deferDeviceNewer(uploads);
-        if (uploads.length === 0) {
-          this.release(buf);
+      // A piece the device changed meanwhile waits for its readback; a few passes land
+      // those readbacks and send the rest, so a resolved flush never leaves a page behind.
+      for (let pass = 0; ; pass++) {
+        if (pass > 0) await this.beforeRound();
+        const uploads = this.takeUploads(carried);
+        leftBehind ??= uploads.refusal;
+        const sent = await this.send(uploads.pieces, frames, fences);
+        payloadBytes += sent.payloadBytes;
+        batches += sent.batches;
+        if (sent.deferredPages === 0) break;
+        if (pass === MAX_PASSES - 1) {
+          leftBehind ??= new IncompleteFlushError(`${sent.deferredPages} pages the device changed are still waiting for their readback; they stay dirty`);
           break;
         }
-        const writer = new DmaFrameWriter(buf);
-        const seq = this.conn.nextSeq();
-        ownSeqs.add(seq);
-        // The frame carries its own fence when the device supports it (one frame per batch,
-        // one per 1-page sync); otherwise a separate fence frame follows it.
-        const fenced = this.conn.welcome?.features.includes('fencedWrite') ?? false;
-        const [fence, signaled] = fenced ? this.conn.expectFence() : [undefined, null];
-        // Read now, after every announcement processed so far: tell the device so.
-        payloadBytes += fillBatch(writer, uploads, { seq, maxEntries, seen: this.conn.seenDeviceWrites, fence });
-        const frame = writer.finish();
-        this.inFlight++;
-        this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
-        try {
-          this.conn.sendFrame(frame, () => this.release(buf));
-        } catch (e) {
-          if (fence !== undefined) this.conn.dropFence(fence, e as Error);
-          throw e;
-        }
-        const done = signaled ?? this.conn.fence();
-        fences.push(done);
-        void done.then(this.settled, this.settled);
-        batches++;
       }
       if (fences.length === 0) fences.push(this.conn.fence());
     } catch (e) {
@@ -196,19 +172,82 @@ export class WritebackEngine {
     }
     submitted();
     const results = await Promise.allSettled(fences);
-    // A fence reports the first failure since the previous fence, which may be
-    // another sender's command (a readback); only our own frames fail the round.
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' &&
-      !(r.reason instanceof DeviceError && r.reason.seq !== undefined && !ownSeqs.has(r.reason.seq)));
-    if (failed) {
-      if (needsReupload(failed.reason)) for (const res of carried) res.markAllDirty();
-      throw failed.reason;
+    const failed = roundFailure(results, frames) ?? leftBehind;
+    if (failed !== null) {
+      if (needsReupload(failed)) for (const res of carried) res.markAllDirty();
+      throw failed;
     }
     this.stats.batches += batches;
     this.stats.payloadBytes += payloadBytes;
     this.stats.pagesTransferred += pagesTransferred;
     const last = results[results.length - 1]!;
     return { fence: last.status === 'fulfilled' ? last.value.fence : -1, pagesTransferred, payloadBytes, batches, latencyMs: performance.now() - t0 };
+  }
+
+  /**
+   * Take the upload work of every resource the device can take uploads for.
+   * A resource whose object the device refused to define keeps its dirty state
+   * (the driver defines it again before a later round); its refusal is returned.
+   */
+  private takeUploads(carried: Set<Resource>): { pieces: Upload[]; refusal: DeviceError | null } {
+    const pieces: Upload[] = [];
+    let refusal: DeviceError | null = null;
+    for (const bo of this.bos()) {
+      for (const res of bo.resources) {
+        if (!res.hasDirty()) continue;
+        const r = res.deviceRefusal();
+        if (r !== null) {
+          refusal ??= r;
+          continue;
+        }
+        carried.add(res);
+        pieces.push(...res.takeUploads());
+      }
+    }
+    return { pieces, refusal };
+  }
+
+  /** Send `uploads` as fenced DMA frames within the window; pieces the device changed meanwhile are deferred (dirty again). */
+  private async send(uploads: Upload[], frames: FrameOutcomes, fences: Array<Promise<Signaled>>): Promise<{ payloadBytes: number; batches: number; deferredPages: number }> {
+    const limit = Math.min(this.maxBatchBytes, this.conn.welcome?.maxMessageSize ?? this.maxBatchBytes);
+    const maxEntries = this.conn.welcome?.maxRanges ?? Infinity;
+    let payloadBytes = 0;
+    let batches = 0;
+    let deferredPages = 0;
+    while (uploads.length > 0) {
+      const buf = await this.slot(limit);
+      // The device changed pages while we waited: those pieces wait for their readback.
+      deferredPages += deferDeviceNewer(uploads);
+      if (uploads.length === 0) {
+        this.release(buf);
+        break;
+      }
+      const writer = new DmaFrameWriter(buf);
+      const seq = this.conn.nextSeq();
+      const command = describe(uploads[0]!);
+      frames.own.add(seq);
+      // The frame carries its own fence when the device supports it (one frame per batch,
+      // one per 1-page sync); otherwise a separate fence frame follows it.
+      const fenced = this.conn.welcome?.features.includes('fencedWrite') ?? false;
+      const [fence, signaled] = fenced ? this.conn.expectFence() : [undefined, null];
+      // Read now, after every announcement processed so far: tell the device so.
+      payloadBytes += fillBatch(writer, uploads, { seq, maxEntries, seen: this.conn.seenDeviceWrites, fence });
+      const frame = writer.finish();
+      this.inFlight++;
+      this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
+      try {
+        this.conn.sendFrame(frame, () => this.release(buf));
+      } catch (e) {
+        if (fence !== undefined) this.conn.dropFence(fence, e as Error);
+        throw e;
+      }
+      this.conn.watch(seq, { failed: (e) => frames.refused.push(new DeviceError(e.code, e.detail, e.seq, command)) });
+      const done = signaled ?? this.conn.fence();
+      fences.push(done);
+      void done.then(this.settled, this.settled);
+      batches++;
+    }
+    return { payloadBytes, batches, deferredPages };
   }
 
   private readonly settled = (): void => {
@@ -244,6 +283,39 @@ export class WritebackEngine {
   }
 }
 
+/** Passes of one round that may land readbacks and send what they held back. */
+const MAX_PASSES = 3;
+
+/** The round's DMA frames by seq, and the device's refusals of them. */
+interface FrameOutcomes {
+  own: Set<number>;
+  refused: DeviceError[];
+}
+
+/**
+ * Why a round whose fences settled as `results` failed, or null. A refusal of
+ * one of its own frames fails it (the device answers each refused command with
+ * an error carrying its seq); a failed fence whose first failure was another
+ * sender's command (a readback, a define) does not, unless it names no seq.
+ * A lost session or a close wins over both.
+ */
+function roundFailure(results: PromiseSettledResult<Signaled>[], frames: FrameOutcomes): Error | null {
+  let fenceFailure: Error | null = null;
+  for (const r of results) {
+    if (r.status === 'fulfilled') continue;
+    const e = r.reason as Error;
+    if (!needsReupload(e)) return e;
+    const foreign = e instanceof DeviceError && e.seq !== undefined && !frames.own.has(e.seq);
+    if (!foreign) fenceFailure ??= e;
+  }
+  return frames.refused[0] ?? fenceFailure;
+}
+
+/** Which command of ours an upload piece starts, for error messages. */
+function describe(u: Upload): string {
+  return u.kind === 'range' ? `write BO ${u.bo.id}` : `writeSurface surface ${u.res.sid}`;
+}
+
 /**
  * Whether a round that failed with `e` must upload what it carried again, in
  * full: the device's copy of it is unknown. Not after a lost session (the new
@@ -258,7 +330,8 @@ function needsReupload(e: unknown): boolean {
  * overwrite the device's change with stale bytes: take them out and mark
  * their pages dirty again, so a later round (after the readback) sends them.
  */
-function deferDeviceNewer(uploads: Upload[]): void {
+function deferDeviceNewer(uploads: Upload[]): number {
+  let deferred = 0;
   for (let i = uploads.length - 1; i >= 0; i--) {
     const u = uploads[i]!;
     const [bo, from, to] = pagesOf(u);
@@ -270,7 +343,9 @@ function deferDeviceNewer(uploads: Upload[]): void {
     uploads.splice(i, 1);
     const ps = bo.space.pageSize;
     u.res.dirtyRangeAdd(from * ps, to * ps);
+    deferred += to - from;
   }
+  return deferred;
 }
 
 /** BO pages [from, to) an upload piece reads. */
