@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { VgpuError } from '../core/index.js';
 import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
 import { CHECK_HELP, checkCommand } from './check-command.js';
@@ -64,6 +65,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`vgpu-dirty: ${err.message}\nTry 'vgpu-dirty help'.\n`);
       process.exitCode = 2;
+    } else if (err instanceof VgpuError) {
+      // An expected outcome with a typed cause (device unreachable or refused, ...): one line.
+      process.stderr.write(`vgpu-dirty: ${err.message}\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`vgpu-dirty: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exitCode = 1;

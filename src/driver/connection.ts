@@ -328,7 +328,8 @@ export class DeviceConnection {
     ws.binaryType = 'nodebuffer';
     ws.on('error', (err) => {
       transportError = err.message;
-      this.options.log?.(`device connection error: ${err.message}`);
+      // Before the first session, connect()'s rejection reports the problem once.
+      if (this.sessions > 0) this.options.log?.(`device connection error: ${err.message}`);
     });
     ws.on('open', () => {
       const hello = {
@@ -449,7 +450,7 @@ export class DeviceConnection {
     }
     const delay = this.backoff;
     this.backoff = Math.min(this.backoff * 2, this.options.backoffMaxMs ?? 2000);
-    this.options.log?.(`${why}; reconnecting in ${delay} ms`);
+    if (this.sessions > 0) this.options.log?.(`${why}; reconnecting in ${delay} ms`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (!this.closing) this.open();
@@ -475,9 +476,9 @@ export class DeviceConnection {
     this.retryTimer = null;
     this.clearTimers();
     this.failPending(err instanceof DeviceLostError ? err : new DeviceLostError(err.message));
+    if (this.opened === null) this.options.log?.(err.message); // nobody else will report it
     this.opened?.reject(err);
     this.opened = null;
-    this.options.log?.(err.message);
     if (first) this.options.onFailed?.(err);
   }
 

@@ -3,6 +3,7 @@ import { Machine } from '../core/index.js';
 import { type DirtyConfig } from '../driver/config.js';
 import { Driver } from '../driver/driver.js';
 import type { FlushResult, WritebackOptions } from '../driver/writeback.js';
+import { controlWriter, GpuActor, inProcessWriter } from './gpu-actor.js';
 import { Scene } from './scene.js';
 
 export type Strategy = 'adaptive' | 'pagetable' | 'mkwrite' | 'full';
@@ -12,6 +13,17 @@ export interface MainJobOptions {
   /** Use this device instead of starting one in-process. */
   deviceUrl?: string;
   token?: string;
+  /** Give up connecting to the device after this many ms (default 10000). */
+  connectTimeoutMs?: number;
+  /**
+   * The device at deviceUrl accepts role 'control' connections: the GPU actor
+   * writes through one (with controlToken, default token). Without it, an
+   * external device gets no device-side writes.
+   */
+  control?: boolean;
+  controlToken?: string;
+  /** The device renders into the framebuffer every N frames (default 20; 0 never). */
+  gpuEvery?: number;
   frames?: number;
   /** Frames per second of the sync loop (default 60); 0 runs unpaced, as fast as possible. */
   hz?: number;
@@ -42,11 +54,16 @@ export interface MainJobReport {
   faults: number;
   tlbFlushes: number;
   ipis: number;
+  /** The device copy equalled guest memory at every verification (digests compared; flush errors aside). */
   coherent: boolean;
   strategy: Strategy;
   seconds: number;
+  /** Flushes that rejected (device faults, lost sessions); reported apart from coherence. */
   flushErrors: number;
   differingPages: number;
+  /** Device-side writes into the framebuffer (the GPU actor), and the readbacks they caused. */
+  deviceWrites: number;
+  readbacks: number;
   /** Wall milliseconds per frame the writeback spent scanning trackers (the snapshot step). */
   scanMsPerFrame: number;
 }
@@ -78,6 +95,7 @@ function percentile(sorted: number[], p: number): number {
 export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobReport> {
   const frames = opts.frames ?? 360;
   const hz = opts.hz ?? 60;
+  const gpuEvery = opts.gpuEvery ?? 20;
   const strategy = opts.strategy ?? 'adaptive';
   const verifyEvery = opts.verifyEvery ?? 60;
   const t0 = performance.now();
@@ -85,7 +103,14 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const url = opts.deviceUrl ?? (device = await startDevice({ port: 0, bandwidth: opts.bandwidth, fenceLatency: opts.fenceLatency })).url;
   const fbBytes = FB.width * FB.height * FB.bpp;
   const machine = new Machine({ cpus: opts.cpus ?? 4, memoryBytes: 2 * (fbBytes + VB_BYTES) + (8 << 20) });
-  const driver = await Driver.connect({ machine, url, token: opts.token, dirty: dirtyConfigFor(strategy), writeback: opts.writeback, log: opts.log });
+  let driver: Driver;
+  try {
+    driver = await Driver.connect({ machine, url, token: opts.token, connect: { timeoutMs: opts.connectTimeoutMs }, dirty: dirtyConfigFor(strategy), writeback: opts.writeback, log: opts.log });
+  } catch (e) {
+    await device?.close();
+    throw e;
+  }
+  let gpu: GpuActor | null = null;
   try {
     opts.onDriver?.(driver);
     const tracked = strategy !== 'full';
@@ -104,6 +129,10 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       cpus: machine.cpus,
       pageSize: machine.pageSize,
     }, opts.seed ?? 1);
+    if (gpuEvery > 0 && (device !== null || opts.control === true)) {
+      const writer = device !== null ? inProcessWriter(device, driver) : await controlWriter(url, opts.controlToken ?? opts.token, driver);
+      gpu = new GpuActor(writer, { bo: fbBo.id, pitch: FB.width * FB.bpp, bytesPerPixel: FB.bpp });
+    }
 
     const latencies: number[] = [];
     let pagesDirtied = 0;
@@ -119,20 +148,38 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       pending.add(q);
       void q.finally(() => pending.delete(q));
     };
+    // Coherence is the digest comparison alone. A flush that fails inside it (a
+    // device fault) is counted and retried: the driver recovers by itself.
     const verify = async () => {
       await Promise.all(pending);
       for (const bo of [fbBo, vbBo]) {
-        const r = await driver.verifyCoherent(bo);
-        if (!r.ok) {
-          coherent = false;
-          differingPages += r.differing.length;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const r = await driver.verifyCoherent(bo);
+            if (!r.ok) {
+              coherent = false;
+              differingPages += r.differing.length;
+            }
+            break;
+          } catch (e) {
+            flushErrors++;
+            opts.log?.(`verification of BO ${bo.id} failed: ${(e as Error).message}`);
+            if (attempt === VERIFY_ATTEMPTS) {
+              coherent = false;
+              break;
+            }
+            await new Promise((r) => setTimeout(r, 100 * attempt));
+          }
         }
       }
     };
     const start = performance.now();
     for (let f = 0; f < frames; f++) {
-      const w = scene.frame(f);
+      const w = await scene.frame(f);
       pagesDirtied += w.fbPages + w.vbPages;
+      if (gpu !== null && f % gpuEvery === gpuEvery >> 1) {
+        await gpu.render(f).catch((e: Error) => opts.log?.(`device-side write failed: ${e.message}`));
+      }
       if (strategy === 'full') for (const bo of [fbBo, vbBo]) for (const r of bo.resources) r.markAllDirty();
       track(driver.flush());
       opts.onFrame?.(f + 1, frames);
@@ -159,18 +206,24 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       faults: sum((c) => Object.values(c.counters.faults).reduce((a, b) => a + b, 0)),
       tlbFlushes: machine.counters.tlbFlushes,
       ipis: machine.counters.ipis,
-      coherent: coherent && flushErrors === 0,
+      coherent,
       strategy,
       seconds: round((performance.now() - t0) / 1000),
       flushErrors,
       differingPages,
       scanMsPerFrame: round(driver.writeback.stats.scanMs / frames),
+      deviceWrites: gpu?.writes ?? 0,
+      readbacks: driver.readbacks,
     };
   } finally {
+    await gpu?.close();
     await driver.close();
     await device?.close();
   }
 }
+
+/** Verifications of one BO tried before it counts as incoherent (flushes may fail while a fault lasts). */
+const VERIFY_ATTEMPTS = 5;
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;

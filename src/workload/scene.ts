@@ -28,6 +28,10 @@ export function phaseOf(f: number): Phase {
  *  - sparse: only the sprite and 8 vertex writes;
  *  - idle: nothing (three quiet scans switch PAGETABLE trackers back to MKWRITE).
  * Returns the distinct pages of each BO written this frame.
+ *
+ * Every access goes through the CPUs' waiting path (writeAsync): a page the
+ * device changed is unmapped until its readback lands, and an access to it
+ * waits for that instead of failing, as a user of the driver must do.
  */
 export class Scene {
   private rng: number;
@@ -42,18 +46,18 @@ export class Scene {
     this.row = new Uint8Array(this.text.w * 4);
   }
 
-  frame(f: number): { fbPages: number; vbPages: number } {
+  async frame(f: number): Promise<{ fbPages: number; vbPages: number }> {
     const fbPages = new Set<number>();
     const vbPages = new Set<number>();
     const phase = phaseOf(f);
-    if (phase === 'busy') this.scrollText(f, fbPages);
-    if (phase !== 'idle') this.moveSprite(f, fbPages);
-    if (phase !== 'idle') this.vertexWrites(phase === 'busy' ? 300 : 8, vbPages);
+    if (phase === 'busy') await this.scrollText(f, fbPages);
+    if (phase !== 'idle') await this.moveSprite(f, fbPages);
+    if (phase !== 'idle') await this.vertexWrites(phase === 'busy' ? 300 : 8, vbPages);
     return { fbPages: fbPages.size, vbPages: vbPages.size };
   }
 
   /** Rewrite every row of the text region as if scrolled up by one line of glyphs. */
-  private scrollText(f: number, pages: Set<number>): void {
+  private async scrollText(f: number, pages: Set<number>): Promise<void> {
     const { fb } = this.t;
     const cpu = this.t.cpus[0]!;
     const { x, y, w, h, line } = this.text;
@@ -69,42 +73,42 @@ export class Scene {
         this.row[c * 4 + 3] = 0xff;
       }
       const off = (y + r) * fb.pitch + x * 4;
-      cpu.write(fb.mm, fb.vma.start + off, this.row);
+      await cpu.writeAsync(fb.mm, fb.vma.start + off, this.row);
       this.touch(pages, off, this.row.length);
     }
   }
 
   /** Erase the sprite's old square, move it, draw the new one. */
-  private moveSprite(f: number, pages: Set<number>): void {
+  private async moveSprite(f: number, pages: Set<number>): Promise<void> {
     const { fb } = this.t;
     const cpu = this.t.cpus[1 % this.t.cpus.length]!;
     const s = this.sprite;
-    this.drawSquare(cpu, s.x, s.y, 0, pages);
+    await this.drawSquare(cpu, s.x, s.y, 0, pages);
     s.x += s.dx;
     s.y += s.dy;
     if (s.x < 0 || s.x + 64 > fb.width) (s.dx = -s.dx), (s.x += 2 * s.dx);
     if (s.y < 0 || s.y + 64 > fb.height) (s.dy = -s.dy), (s.y += 2 * s.dy);
-    this.drawSquare(cpu, s.x, s.y, 0x40 + (f & 0x3f), pages);
+    await this.drawSquare(cpu, s.x, s.y, 0x40 + (f & 0x3f), pages);
   }
 
-  private drawSquare(cpu: Cpu, x: number, y: number, shade: number, pages: Set<number>): void {
+  private async drawSquare(cpu: Cpu, x: number, y: number, shade: number, pages: Set<number>): Promise<void> {
     const { fb } = this.t;
     this.spriteRow.fill(shade);
     for (let r = 0; r < 64; r++) {
       const off = (y + r) * fb.pitch + x * 4;
-      cpu.write(fb.mm, fb.vma.start + off, this.spriteRow);
+      await cpu.writeAsync(fb.mm, fb.vma.start + off, this.spriteRow);
       this.touch(pages, off, this.spriteRow.length);
     }
   }
 
   /** Random 64-byte vertex updates from the remaining CPUs. */
-  private vertexWrites(n: number, pages: Set<number>): void {
+  private async vertexWrites(n: number, pages: Set<number>): Promise<void> {
     const { vb, cpus } = this.t;
     for (let i = 0; i < n; i++) {
       const off = (this.next() % (vb.bytes / 64)) * 64;
       this.vertex.fill(this.next() & 0xff);
       const cpu = cpus[cpus.length > 2 ? 2 + (i % (cpus.length - 2)) : i % cpus.length]!;
-      cpu.write(vb.mm, vb.vma.start + off, this.vertex);
+      await cpu.writeAsync(vb.mm, vb.vma.start + off, this.vertex);
       this.touch(pages, off, 64);
     }
   }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { runMainJob, phaseOf } from '../../src/index.js';
+import { startDevice } from '../../device/index.js';
 
 const CLI = 'dist/src/cli/main.js';
 
@@ -11,7 +12,7 @@ test('vgpu-dirty run --json prints one object with the documented keys, coherent
   const lines = r.stdout.trim().split('\n');
   assert.equal(lines.length, 1);
   const j = JSON.parse(lines[0]!) as Record<string, unknown>;
-  for (const k of ['frames', 'pagesDirtied', 'pagesSent', 'bytesOnWire', 'fences', 'fenceLatencyMs', 'methodSwitches', 'faults', 'tlbFlushes', 'ipis', 'coherent']) {
+  for (const k of ['frames', 'pagesDirtied', 'pagesSent', 'bytesOnWire', 'fences', 'fenceLatencyMs', 'methodSwitches', 'faults', 'tlbFlushes', 'ipis', 'coherent', 'flushErrors', 'deviceWrites', 'readbacks']) {
     assert.ok(k in j, `missing key ${k}`);
   }
   assert.equal(j['frames'], 200);
@@ -21,6 +22,59 @@ test('vgpu-dirty run --json prints one object with the documented keys, coherent
   const lat = j['fenceLatencyMs'] as { p50: number; p99: number };
   assert.ok(lat.p50 > 0 && lat.p99 >= lat.p50);
   assert.ok((j['bytesOnWire'] as number) > (j['pagesSent'] as number) * 1000);
+  assert.equal(j['deviceWrites'], 10, 'the embedded device renders every 20 frames');
+  assert.ok((j['readbacks'] as number) >= 1);
+  assert.equal(j['flushErrors'], 0);
+});
+
+test('device-side writes through a control connection: CPU accesses wait for the readback, the run stays coherent under every strategy', async () => {
+  const dev = await startDevice({ port: 0, control: true });
+  try {
+    for (const strategy of ['adaptive', 'pagetable', 'mkwrite'] as const) {
+      const r = await runMainJob({ deviceUrl: dev.url, control: true, frames: 40, hz: 0, gpuEvery: 4, verifyEvery: 20, strategy });
+      assert.equal(r.coherent, true, strategy);
+      assert.equal(r.deviceWrites, 10, strategy);
+      assert.ok(r.readbacks >= 1, `${strategy}: ${r.readbacks} readbacks`);
+    }
+  } finally {
+    await dev.close();
+  }
+});
+
+test('a device fault is a flush error, not incoherence: the run recovers by itself and reports both apart', async () => {
+  const dev = await startDevice({ port: 0 });
+  try {
+    dev.faults.failNth(30);
+    const r = await runMainJob({ deviceUrl: dev.url, frames: 40, hz: 0, verifyEvery: 20 });
+    assert.ok(r.flushErrors >= 1, `${r.flushErrors} flush errors`);
+    assert.equal(r.coherent, true);
+    assert.equal(r.differingPages, 0);
+  } finally {
+    await dev.close();
+  }
+});
+
+test('an unreachable device or a wrong token ends the run with exit 1 and one line on stderr', async () => {
+  const dev = await startDevice({ port: 0, token: 'right' });
+  try {
+    for (const [args, want] of [
+      [['--device', dev.url, '--token', 'wrong'], /refused the connection: bad_token/],
+      [['--device', 'ws://127.0.0.1:1', '--connect-timeout', '300'], /no device session .* within 300 ms/],
+    ] as const) {
+      const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, 'run', '--frames', '5', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const timer = setTimeout(() => child.kill(), 15_000);
+        child.on('close', (status) => (clearTimeout(timer), resolve({ status, stderr })));
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, want);
+    }
+  } finally {
+    await dev.close();
+  }
 });
 
 test('bad arguments exit 2 with a clear message', () => {
