@@ -14,11 +14,8 @@ export function summarize(samples: readonly number[]): Summary {
   return { median, min: s[0]!, max: s[s.length - 1]!, runs: s.length };
 }
 
-/** The p-th percentile (nearest rank) of sorted values. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
+/** The one percentile definition of the project (nearest rank), shared with the main job. */
+export { percentile } from '../../src/workload/stats.js';
 
 /**
  * Run `once` `warmup` times without recording (the first calls run in V8's

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { VgpuError } from '../core/index.js';
 import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
@@ -20,6 +21,8 @@ Commands:
   device    run the fake GPU device server (WebSocket); prints
             'listening on ws://HOST:PORT' once ready
   help      this text; 'vgpu-dirty <command> --help' for a command's options
+
+  --version prints the version
 
 Exit codes: 0 success, 1 a check failed, 2 bad arguments.
 
@@ -46,9 +49,19 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
       out(HELP);
       return 0;
+    case '--version':
+    case '-V':
+      out(version());
+      return 0;
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
+}
+
+/** The package's version, from the package.json that ships beside dist/. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 // A reader that goes away early (`vgpu-dirty check | head`) is not an error.

@@ -1,4 +1,4 @@
-import { requireInteger } from '../core/index.js';
+import { Bitmap, requireInteger } from '../core/index.js';
 import type { Signaled } from '../../protocol/index.js';
 import type { Bo } from './bo.js';
 import type { DeviceConnection } from './connection.js';
@@ -20,6 +20,8 @@ export interface FlushResult {
   fence: number;
   /** BO pages whose dirty bits this round moved into resources. */
   pagesTransferred: number;
+  /** Distinct BO pages whose bytes this round sent (under any strategy, also without a tracker). */
+  pagesSent: number;
   /** Pixel/byte payload sent (excluding message framing). */
   payloadBytes: number;
   batches: number;
@@ -33,6 +35,7 @@ export interface WritebackStats {
   batches: number;
   payloadBytes: number;
   pagesTransferred: number;
+  pagesSent: number;
   methodSwitches: number;
   /** Wall time spent scanning trackers and moving bits into resources (the snapshot step). */
   scanMs: number;
@@ -61,7 +64,7 @@ export interface WritebackStats {
  */
 export class WritebackEngine {
   readonly stats: WritebackStats = {
-    flushCalls: 0, rounds: 0, batches: 0, payloadBytes: 0, pagesTransferred: 0, methodSwitches: 0, scanMs: 0, peakInFlight: 0, stagingBuffers: 0,
+    flushCalls: 0, rounds: 0, batches: 0, payloadBytes: 0, pagesTransferred: 0, pagesSent: 0, methodSwitches: 0, scanMs: 0, peakInFlight: 0, stagingBuffers: 0,
   };
   readonly maxBatchBytes: number;
   readonly windowBatches: number;
@@ -129,6 +132,7 @@ export class WritebackEngine {
   private async round(t0: number, submitted: () => void): Promise<FlushResult> {
     const fences: Array<Promise<Signaled>> = [];
     const carried = new Set<Resource>();
+    const sentPages = new Map<Bo, Bitmap>();
     const frames: FrameOutcomes = { own: new Set(), refused: [] };
     /** Why something dirty could not be sent this round (it stays dirty). */
     let leftBehind: Error | null = null;
@@ -153,6 +157,7 @@ export class WritebackEngine {
       for (let pass = 0; ; pass++) {
         if (pass > 0) await this.beforeRound();
         const uploads = this.takeUploads(carried);
+        for (const u of uploads.pieces) markPages(sentPages, u);
         leftBehind ??= uploads.refusal;
         const sent = await this.send(uploads.pieces, frames, fences);
         payloadBytes += sent.payloadBytes;
@@ -180,8 +185,11 @@ export class WritebackEngine {
     this.stats.batches += batches;
     this.stats.payloadBytes += payloadBytes;
     this.stats.pagesTransferred += pagesTransferred;
+    let pagesSent = 0;
+    for (const pages of sentPages.values()) pagesSent += pages.count();
+    this.stats.pagesSent += pagesSent;
     const last = results[results.length - 1]!;
-    return { fence: last.status === 'fulfilled' ? last.value.fence : -1, pagesTransferred, payloadBytes, batches, latencyMs: performance.now() - t0 };
+    return { fence: last.status === 'fulfilled' ? last.value.fence : -1, pagesTransferred, pagesSent, payloadBytes, batches, latencyMs: performance.now() - t0 };
   }
 
   /**
@@ -346,6 +354,20 @@ function deferDeviceNewer(uploads: Upload[]): number {
     deferred += to - from;
   }
   return deferred;
+}
+
+/** Mark the BO pages whose bytes piece u sends (each row of a box on its own: rows skip the pitch). */
+function markPages(sent: Map<Bo, Bitmap>, u: Upload): void {
+  const bo = u.kind === 'range' ? u.bo : u.res.bo;
+  let pages = sent.get(bo);
+  if (pages === undefined) sent.set(bo, (pages = new Bitmap(bo.pages)));
+  if (u.kind === 'range') return pages.setRange(...bo.pageSpan(u.offset, u.length));
+  const r = u.res;
+  for (let z = u.z; z < u.z + u.d; z++) {
+    for (let y = u.y; y < u.y + u.h; y++) {
+      pages.setRange(...bo.pageSpan(r.offset + z * r.imagePitch + y * r.rowPitch + u.x * r.bytesPerPixel, u.w * r.bytesPerPixel));
+    }
+  }
 }
 
 /** BO pages [from, to) an upload piece reads. */

@@ -1,2 +1,3 @@
 export * from './main-job.js';
 export * from './scene.js';
+export * from './gpu-actor.js';

@@ -5,6 +5,7 @@ import { Driver } from '../driver/driver.js';
 import type { FlushResult, WritebackOptions } from '../driver/writeback.js';
 import { controlWriter, GpuActor, inProcessWriter } from './gpu-actor.js';
 import { Scene } from './scene.js';
+import { percentile } from './stats.js';
 
 export type Strategy = 'adaptive' | 'pagetable' | 'mkwrite' | 'full';
 export const STRATEGIES: readonly Strategy[] = ['adaptive', 'pagetable', 'mkwrite', 'full'];
@@ -82,10 +83,6 @@ function dirtyConfigFor(strategy: Strategy): Partial<DirtyConfig> {
   }
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /**
  * The main job: a 1920×1080×4 framebuffer surface and a 4 MiB vertex buffer,
@@ -198,10 +195,10 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     return {
       frames,
       pagesDirtied,
-      pagesSent: driver.writeback.stats.pagesTransferred,
+      pagesSent: driver.writeback.stats.pagesSent,
       bytesOnWire: driver.conn.bytesSent,
       fences: latencies.length,
-      fenceLatencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)) },
+      fenceLatencyMs: { p50: round(percentile(latencies, 50) || 0), p99: round(percentile(latencies, 99) || 0) },
       methodSwitches: driver.writeback.stats.methodSwitches,
       faults: sum((c) => Object.values(c.counters.faults).reduce((a, b) => a + b, 0)),
       tlbFlushes: machine.counters.tlbFlushes,

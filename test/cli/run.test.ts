@@ -91,6 +91,12 @@ test('every strategy keeps the device coherent; sending the whole BO every frame
     const r = await runMainJob({ frames: 40, hz: 0, strategy, verifyEvery: 20 });
     assert.equal(r.coherent, true, strategy);
     bytes[strategy] = r.bytesOnWire;
+    if (strategy === 'full') {
+      // Every round sends both BOs whole: 2025 framebuffer pages + 1024 vertex-buffer pages.
+      assert.ok(r.pagesSent >= 3049 && r.pagesSent % 3049 === 0, `full sent ${r.pagesSent} pages`);
+    } else {
+      assert.ok(r.pagesSent > 0 && r.pagesSent <= r.pagesDirtied + 3049, `${strategy} sent ${r.pagesSent} of ${r.pagesDirtied} dirtied`);
+    }
   }
   // 40 busy frames: the band and vertex writes dirty about half of what 'full' sends.
   assert.ok(bytes['full']! > 1.5 * bytes['adaptive']!, JSON.stringify(bytes));
