@@ -75,6 +75,8 @@ export class WritebackEngine {
   private queued: Promise<FlushResult> | null = null;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
+  /** Outcome (null: success) of the latest round begun, while it is unsettled; null once settled. */
+  private lastRound: Promise<Error | null> | null = null;
 
   private readonly beforeRound: () => Promise<void>;
 
@@ -122,7 +124,22 @@ export class WritebackEngine {
     let submitted!: () => void;
     const s = new Promise<void>((r) => (submitted = r));
     this.submitting = s;
-    const done = this.round(t0, submitted);
+    // A round takes only what is dirty when it scans; what an earlier round still in flight
+    // carried is dirty again only once that round has failed. So a round that began while an
+    // earlier one was unsettled succeeds only if that one did: otherwise bytes written before
+    // this flush() may be missing. (An earlier round settled by now re-dirtied before our scan.)
+    const earlier = this.lastRound;
+    const round = this.round(t0, submitted);
+    const done = earlier === null ? round : round.then(async (r) => {
+      const failed = await earlier;
+      if (failed !== null && needsReupload(failed)) throw failed;
+      return r;
+    });
+    const outcome = done.then(() => null, (e: Error) => e);
+    this.lastRound = outcome;
+    void outcome.then(() => {
+      if (this.lastRound === outcome) this.lastRound = null;
+    });
     void s.then(() => {
       if (this.submitting === s) this.submitting = null;
     });

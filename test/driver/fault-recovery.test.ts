@@ -95,3 +95,25 @@ test('a page waiting for a failed readback is never left behind by a flush that 
     await env.close();
   }
 });
+
+test('a flush overlapping an earlier one that fails does not resolve without the earlier one\'s data', async () => {
+  const env = await online({ fenceLatency: 20 });
+  try {
+    const { drv, dev, machine, mm } = env;
+    const { bo, v } = env.buffer(4);
+    await drv.flush();
+    machine.cpus[0]!.write8(mm, v.start + PS, 11);
+    dev.faults.failNth(1, { message: 'first round refused' });
+    const first = drv.flush().then(() => 'resolved', (e: Error) => e.message);
+    await until(() => drv.writeback.stats.rounds === 2, 'the first round to start');
+    machine.cpus[0]!.write8(mm, v.start + 2 * PS, 22);
+    const second = await drv.flush().then(() => 'resolved', (e: Error) => e.message);
+    assert.match(await first, /first round refused/);
+    if (second === 'resolved') assert.equal(dev.sessions()[0]!.bo(bo.id)![PS], 11, 'a resolved flush holds every earlier write');
+    else assert.match(second, /first round refused/);
+    await drv.flush();
+    assert.deepEqual((await drv.verifyCoherent(bo)).differing, []);
+  } finally {
+    await env.close();
+  }
+});
