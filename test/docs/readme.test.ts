@@ -35,3 +35,18 @@ test('the README driver example runs against an embedded device and reports a co
     rmSync(file, { force: true });
   }
 });
+
+test('the README vgpu-dirty/testing example runs as printed', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const code = /## Testing with `vgpu-dirty\/testing`[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(code, 'README has the testing example');
+  const file = '.readme-testing.test.mjs';
+  writeFileSync(file, `${code}\nconsole.log('done');\n`);
+  try {
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'done');
+  } finally {
+    rmSync(file, { force: true });
+  }
+});

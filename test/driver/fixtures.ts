@@ -1,7 +1,8 @@
-import { startDevice, type Device, type DeviceOptions } from '../../device/index.js';
+import type { DeviceOptions } from '../../device/index.js';
 import {
-  BoSpace, DEFAULT_DIRTY_CONFIG, type DirtyConfig, Driver, type DriverOptions, Machine, type MachineOptions, boVmOps,
+  BoSpace, DEFAULT_DIRTY_CONFIG, type DirtyConfig, type DriverOptions, Machine, type MachineOptions, boVmOps,
 } from '../../src/index.js';
+import { startTestRig, waitFor } from '../../src/testing/index.js';
 
 /** A BO space with the driver's vm_ops and no device (readback never needed). */
 export function offlineSpace(opts: MachineOptions = {}, dirty: Partial<DirtyConfig> = {}) {
@@ -13,34 +14,23 @@ export function offlineSpace(opts: MachineOptions = {}, dirty: Partial<DirtyConf
   return { machine, space, config, mm: machine.createMm() };
 }
 
-/** An embedded device and a driver connected to it; `close` stops both. */
+/** An embedded device and a driver connected to it (vgpu-dirty/testing's rig, in the names these tests use). */
 export async function online(device: DeviceOptions = {}, driver: Partial<DriverOptions> = {}, machine: MachineOptions = {}) {
-  const dev: Device = await startDevice({ port: 0, ...device });
-  const m = new Machine({ cpus: 2, memoryBytes: 64 << 20, ...machine });
-  const drv = await Driver.connect({ machine: m, url: dev.url, backoff: undefined, ...driver } as DriverOptions);
-  const mm = m.createMm();
+  const rig = await startTestRig({ device, driver, machine });
   return {
-    dev, drv, machine: m, mm,
+    dev: rig.device, drv: rig.driver, machine: rig.machine, mm: rig.mm,
     /** A tracked BO of `pages` pages with one buffer resource over all of it, mapped into mm. */
     buffer(pages: number) {
-      const bo = drv.createBo(pages * PS);
-      drv.createBufferResource(bo);
-      return { bo, v: drv.mmap(mm, bo) };
+      const { bo, vma } = rig.buffer(pages);
+      return { bo, v: vma };
     },
-    async close() {
-      await drv.close();
-      await dev.close();
-    },
+    close: () => rig.close(),
   };
 }
 
 export const PS = 4096;
 
-/** Poll until `cond` holds (every 2 ms, at most `ms`); fail the test with `what` otherwise. */
-export async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+/** Poll until `cond` holds (at most `ms`); fail the test with `what` otherwise. */
+export function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  return waitFor(cond, { timeout: ms, interval: 2, what });
 }
