@@ -4,8 +4,8 @@ import type { Machine } from './machine.js';
 import type { Mapping } from './mapping.js';
 import type { MmuNotifier, NotifierEvent, NotifierRange } from './notifier.js';
 import { MAX_VPN, PAGES_PER_PMD, PAGES_PER_PUD, PageTable } from './pagetable.js';
-import { PTE_DIRTY, PTE_HUGE, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE, mkPte, ptePfn } from './pte.js';
-import { VM_MAYWRITE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SHARED, VM_WRITE, Vma } from './vma.js';
+import { PTE_DIRTY, PTE_HUGE, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE, mkPte, ptePfn } from './pte.js';
+import { VM_MAYWRITE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP, VM_WRITE, Vma } from './vma.js';
 
 export type Protection = 'none' | 'r' | 'rw';
 
@@ -147,7 +147,9 @@ export class Mm {
     if (shared) flags |= VM_SHARED;
     if (mayWrite) flags |= VM_MAYWRITE;
     if (opts.randRead) flags |= VM_RAND_READ;
-    flags |= VM_PFNMAP;
+    if (mapping.kind === 'device') flags |= VM_PFNMAP;
+    // A new mapping is always soft-dirty (until clear_refs resets it).
+    if (this.machine.config.softDirty) flags |= VM_SOFTDIRTY;
     const vma = new Vma(this, mapping, start, start + len, pgoff, flags, opts.ops ?? mapping.ops);
     this.insertVma(vma);
     return vma;
@@ -222,8 +224,13 @@ export class Mm {
     this.pageTable.setPmdLeaf(vpn, mkPte(pfn, PTE_PRESENT | PTE_SPECIAL | PTE_HUGE | (writable ? PTE_WRITE : 0) | (dirty ? PTE_DIRTY : 0)));
   }
 
-  /** Zap PTEs of [start, end) in this mm: bracketed by notifiers, then a TLB flush. */
-  zapRange(start: number, end: number, event: NotifierEvent): void {
+  /**
+   * Zap PTEs of [start, end) in this mm: bracketed by notifiers, then a TLB
+   * flush. With keepUffdWp (MADV_DONTNEED, hole punch; not munmap), a
+   * uffd-wp protected entry of a VMA registered for it is replaced by a
+   * marker, so the page stays protected while unmapped.
+   */
+  zapRange(start: number, end: number, event: NotifierEvent, keepUffdWp = false): void {
     this.checkUnlocked(start, end);
     const range = this.notifyStart(start, end, event);
     this.machine.flushCacheRange(this, start, end);
@@ -235,8 +242,9 @@ export class Mm {
       for (let i = from; i < to; i++) {
         const pte = table[i]!;
         if (pte === PTE_NONE) continue;
-        if (!(pte & PTE_SPECIAL)) phys.freeFrame(ptePfn(pte));
-        pt.set(base + i, PTE_NONE);
+        if ((pte & (PTE_PRESENT | PTE_SPECIAL)) === PTE_PRESENT) phys.freeFrame(ptePfn(pte));
+        const keep = keepUffdWp && pte & PTE_UFFD_WP && (this.findVma((base + i) * this.pageSize)?.flags ?? 0) & VM_UFFD_WP;
+        pt.set(base + i, keep ? PTE_UFFD_MARKER : PTE_NONE);
       }
     });
     for (let v = sv - (sv % PAGES_PER_PMD); v < ev; v += PAGES_PER_PMD) {
@@ -301,8 +309,12 @@ export class Mm {
     vma.mapping.linkVma(vma);
   }
 
-  /** Split vma at `at`; returns the upper part (a new VMA). */
-  private split(vma: Vma, at: number): Vma {
+  /**
+   * Split vma at `at` (page aligned, strictly inside it); returns the upper
+   * part, a new VMA with the same flags. For code that changes the flags of
+   * part of a VMA (userfaultfd registration); the caller checks the i_mmap lock.
+   */
+  split(vma: Vma, at: number): Vma {
     const tail = new Vma(this, vma.mapping, at, vma.end, vma.pgoffAt(at), vma.flags, vma.ops);
     vma.end = at;
     vma.mapping.relinkVma(vma);
