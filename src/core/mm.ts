@@ -170,7 +170,27 @@ export class Mm {
       this.zapRange(s, e, 'unmap');
       this.carve(vma, s, e);
     }
-    this.pageTable.freeEmptyTables(va / this.pageSize, end / this.pageSize);
+    this.freePgtables(va, end);
+  }
+
+  /**
+   * free_pgtables after an unmap of [va, end): a PTE table goes only when its
+   * whole 2 MiB lies in the gap between the neighbouring VMAs (floor and
+   * ceiling); a table that also maps part of a remaining VMA stays, empty
+   * slots and all.
+   */
+  private freePgtables(va: number, end: number): void {
+    const ps = this.pageSize;
+    let floor = 0;
+    let ceiling = MAX_VPN * ps;
+    for (const v of this.vmas) {
+      if (v.end <= va) floor = Math.max(floor, v.end);
+      else if (v.start >= end) ceiling = Math.min(ceiling, v.start);
+    }
+    const pmd = PAGES_PER_PMD * ps;
+    const lo = Math.max(Math.ceil(floor / pmd), Math.floor(va / pmd)) * PAGES_PER_PMD;
+    const hi = Math.min(Math.floor(ceiling / pmd), Math.ceil(end / pmd)) * PAGES_PER_PMD;
+    if (lo < hi) this.pageTable.freeEmptyTables(lo, hi);
   }
 
   /**

@@ -16,8 +16,10 @@ import { VM_PFNMAP, VM_SOFTDIRTY, VM_UFFD_WP, type Vma } from './vma.js';
  * clean-and-record pattern of userspace.
  *
  * Behaviour the kernel has and this keeps, found by the differential test:
- * an unpopulated page of a VMA (no PTE table, or an empty slot) counts as
- * WRITTEN; a uffd-wp marker counts as SWAPPED and not WRITTEN; with no output
+ * an empty slot of a PTE table counts as WRITTEN, and so does a range with
+ * no PTE table in a VMA registered for uffd-wp (elsewhere it does not, so
+ * which pages share a table shows); a uffd-wp marker counts as SWAPPED and
+ * not WRITTEN; with no output
  * vector WP_MATCHING protects every slot of a populated table whatever the
  * masks say; and when a scan stops early for a full bounce buffer and then
  * finishes, walk_end keeps the early stop.
@@ -261,10 +263,14 @@ function scanTable(table: Int32Array, from: number, to: number, base: number, wa
   return p.stopped ? ENOSPC : 0;
 }
 
-/** pagemap_scan_pte_hole: a range without PTE table reads as unpopulated, i.e. written. */
+/**
+ * pagemap_scan_pte_hole: a range without PTE table. In a VMA registered for
+ * uffd-wp it reads as written (unpopulated and not protected), like an
+ * empty slot; elsewhere it has only the VMA's categories.
+ */
 function scanHole(sv: number, ev: number, walk: MmWalk<ScanWalk>): number {
   const p = walk.private;
-  const c = p.vmaCategory | PAGE_IS_WRITTEN;
+  const c = walk.vma.flags & VM_UFFD_WP ? p.vmaCategory | PAGE_IS_WRITTEN : p.vmaCategory;
   if (!p.interesting(c)) return 0;
   const end = p.output(c, sv, ev);
   if (end > sv && p.flags & PM_SCAN_WP_MATCHING) {

@@ -2,6 +2,7 @@ import { OutOfMemoryError, requireInteger } from './errors.js';
 import { insertPfn, VM_FAULT_OK, type VmFault, type VmOperations } from './fault.js';
 import type { Mapping } from './mapping.js';
 import type { Mm } from './mm.js';
+import { PAGES_PER_PMD } from './pagetable.js';
 import { VM_UFFD_WP } from './vma.js';
 
 /**
@@ -42,7 +43,8 @@ export function shmemFileOps(): VmOperations {
 /**
  * madvise(MADV_DONTNEED) on a shared mapping: drop the PTEs of
  * [va, va + length); the data stays in the file. Protected pages of a
- * uffd-wp registered VMA keep a marker. Unmapped parts are skipped and
+ * uffd-wp registered VMA keep a marker; a PTE table covered whole and left
+ * empty is freed (CONFIG_PT_RECLAIM). Unmapped parts are skipped and
  * reported with ENOMEM afterwards, as Linux does.
  */
 export function madviseDontneed(mm: Mm, va: number, length: number): void {
@@ -50,10 +52,17 @@ export function madviseDontneed(mm: Mm, va: number, length: number): void {
   const end = va + length;
   let covered = va;
   let hole = false;
+  const pmd = PAGES_PER_PMD * mm.pageSize;
   for (const v of mm.vmas) {
     if (v.end <= va || v.start >= end) continue;
     if (v.start > covered) hole = true;
-    mm.zapRange(Math.max(va, v.start), Math.min(end, v.end), 'clear', true);
+    const s = Math.max(va, v.start);
+    const e = Math.min(end, v.end);
+    mm.zapRange(s, e, 'clear', true);
+    // CONFIG_PT_RECLAIM: a PTE table the zap covered whole and left empty is freed.
+    const lo = Math.ceil(s / pmd) * PAGES_PER_PMD;
+    const hi = Math.floor(e / pmd) * PAGES_PER_PMD;
+    if (lo < hi) mm.pageTable.freeEmptyTables(lo, hi);
     covered = v.end;
   }
   if (hole || covered < end) throw new OutOfMemoryError(`madvise range 0x${va.toString(16)}+${length} is not fully mapped (ENOMEM)`);

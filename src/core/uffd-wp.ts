@@ -25,7 +25,7 @@ const SUPPORTED_FEATURES = UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_ASYNC;
 
 /** An errno the kernel returns for a userfaultfd or pagemap request (EINVAL uses InvalidArgumentError). */
 export class KernelError extends VgpuError {
-  constructor(code: 'ENOENT' | 'EPERM' | 'EBUSY', message: string) {
+  constructor(code: 'ENOENT' | 'EPERM' | 'EBUSY' | 'EEXIST', message: string) {
     super(code, message);
   }
 }

@@ -6,7 +6,7 @@ import type { Mm } from './mm.js';
 import { pagemapScan, type PageRegion, type PmScanArgs } from './pagemap-scan.js';
 import { PAGES_PER_PMD } from './pagetable.js';
 import { madviseDontneed, punchHole, shmemFileOps } from './shmem.js';
-import { Userfaultfd, UFFD_FEATURE_WP_ASYNC, UFFD_FEATURE_WP_UNPOPULATED } from './uffd-wp.js';
+import { KernelError, Userfaultfd, UFFD_FEATURE_WP_ASYNC, UFFD_FEATURE_WP_UNPOPULATED } from './uffd-wp.js';
 
 /**
  * A shared-memory region (a memfd mapped MAP_SHARED into one process)
@@ -88,8 +88,12 @@ export class SimWpMemory implements WpMemory {
     this.pageSize = this.machine.pageSize;
     this.file = this.machine.createMapping(opts.pages, { kind: 'shmem', ops: shmemFileOps(), populate: false, name: 'memfd' });
     this.mm = this.machine.createMm();
-    this.base = (PAGES_PER_PMD + this.pmdOffset) * this.pageSize;
+    // Laid out as the real backend does: the region with an inaccessible reservation on each side.
+    this.base = (2 * PAGES_PER_PMD + this.pmdOffset) * this.pageSize;
+    const reserve = this.machine.createMapping(PAGES_PER_PMD, { populate: false, name: 'reservation' });
+    this.mm.mmap(reserve, { pages: PAGES_PER_PMD, address: this.base - PAGES_PER_PMD * this.pageSize, prot: 'none', shared: false });
     this.mm.mmap(this.file, { pages: opts.pages, address: this.base });
+    this.mm.mmap(reserve, { pages: PAGES_PER_PMD, address: this.base + opts.pages * this.pageSize, prot: 'none', shared: false });
     this.uffd = new Userfaultfd(this.mm, opts.sync ? 0 : UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
     this.cpu = this.machine.cpus[0]!;
   }
@@ -137,6 +141,9 @@ export class SimWpMemory implements WpMemory {
   }
 
   remap(page: number, n: number): void {
+    for (let p = page; p < page + n; p++) {
+      if (this.isMapped(p)) throw new KernelError('EEXIST', `MAP_FIXED_NOREPLACE: page ${p} is mapped`);
+    }
     this.mm.mmap(this.file, { pages: n, pgoff: page, address: this.va(page) });
   }
 

@@ -27,6 +27,10 @@ const UFFD_API = 0xaa;
 /** Scratch page layout: struct pm_scan_arg at 0, uffdio structs at 128. */
 const ARG = 0;
 const UFFDIO = 128;
+/** Pages of one PTE table (2 MiB). */
+const PMD_PAGES = 512;
+const MAP_NORESERVE = 0x4000;
+const MAP_FIXED = 0x10;
 
 /** A syscall failed: `code` is the errno name. */
 export class LinuxError extends VgpuError {
@@ -44,6 +48,13 @@ export class NativeUnavailableError extends VgpuError {
 
 export interface LinuxWpMemoryOptions {
   pages: number;
+  /**
+   * Where the region starts inside a 2 MiB page-table page, in pages (default
+   * 0). The region sits in an address range reserved for it alone (PROT_NONE
+   * on both sides), so no page table of other memory reaches into it and its
+   * first and last tables are shared only with the reservation.
+   */
+  pmdOffset?: number;
   /**
    * Open the userfaultfd with UFFD_USER_MODE_ONLY. Default: only when the
    * plain call is refused (vm.unprivileged_userfaultfd = 0 without
@@ -83,6 +94,8 @@ export class LinuxWpMemory implements WpMemory {
   private vecLen = 0;
   private vecView: DataView | null = null;
   private readonly mapped: Uint8Array;
+  private readonly reservation: number;
+  private readonly reservationPages: number;
   private closed = false;
 
   /** Create, map and open everything; throws NativeUnavailableError or LinuxError (and releases what it made). */
@@ -105,11 +118,18 @@ export class LinuxWpMemory implements WpMemory {
       this.memfd = this.check(libc.memfdCreate('vgpu-dirty', MFD_CLOEXEC), 'memfd_create');
       undo.push(() => libc.close(this.memfd));
       this.check(libc.ftruncate(this.memfd, len), 'ftruncate');
-      this.base = this.checkMap(libc.mmap(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, this.memfd, 0), 'mmap memfd');
-      undo.push(() => libc.munmap(this.base, len));
+      const offset = opts.pmdOffset ?? 0;
+      if (!Number.isInteger(offset) || offset < 0 || offset >= PMD_PAGES) throw new InvalidArgumentError(`pmdOffset must be an integer in [0, ${PMD_PAGES}), got ${offset}`);
+      // Reservation: one table of slack for alignment, one of margin before and after.
+      this.reservationPages = opts.pages + 4 * PMD_PAGES;
+      this.reservation = this.checkMap(libc.mmap(0, this.reservationPages * PAGE_SIZE, 0, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), 'mmap reservation');
+      undo.push(() => libc.munmap(this.reservation, this.reservationPages * PAGE_SIZE));
+      const pmd = PMD_PAGES * PAGE_SIZE;
+      const want = (Math.ceil(this.reservation / pmd) + 1) * pmd + offset * PAGE_SIZE;
+      this.base = this.checkMap(libc.mmap(want, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, this.memfd, 0), 'mmap memfd');
       this.view = new Uint8Array(libc.view(this.base, len));
       this.mapped = new Uint8Array(opts.pages).fill(1);
-      this.pmdOffset = (this.base / PAGE_SIZE) % 512;
+      this.pmdOffset = offset;
       const { fd, userModeOnly } = this.openUserfaultfd(opts.userModeOnly);
       this.uffd = fd;
       this.userModeOnly = userModeOnly;
@@ -249,14 +269,7 @@ export class LinuxWpMemory implements WpMemory {
     if (this.closed) return;
     this.closed = true;
     const l = this.libc;
-    for (let p = 0; p < this.pages; ) {
-      const q = this.mapped.indexOf(1, p);
-      if (q < 0) break;
-      let e = this.mapped.indexOf(0, q);
-      if (e < 0) e = this.pages;
-      l.munmap(this.base + q * PAGE_SIZE, (e - q) * PAGE_SIZE);
-      p = e;
-    }
+    l.munmap(this.reservation, this.reservationPages * PAGE_SIZE);
     if (this.vecAddr !== 0) l.munmap(this.vecAddr, this.vecLen * PAGE_REGION_SIZE);
     l.munmap(this.scratch, PAGE_SIZE);
     l.close(this.pagemap);
