@@ -5,3 +5,4 @@
  */
 export * from './linux-memory.js';
 export { errnoName } from './libc.js';
+export * from './concurrent-check.js';
