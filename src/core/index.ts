@@ -15,6 +15,7 @@ export * from './phys.js';
 export * from './pte.js';
 export * from './pte-modify.js';
 export * from './shmem.js';
+export * from './soft-dirty.js';
 export * from './step.js';
 export * from './tlb.js';
 export * from './uffd-wp.js';
