@@ -1,5 +1,5 @@
 import { SimWpMemory, VgpuError, type WpMemory } from '../core/index.js';
-import { formatOp, formatProgram, generateProgram, type Op, type Program, programSeed } from './program.js';
+import { formatOp, formatProgram, generateProgram, type Op, type Program, programSeed, type RangeOpName } from './program.js';
 
 /**
  * Run programs on the simulator and on the real kernel and compare every
@@ -10,6 +10,17 @@ import { formatOp, formatProgram, generateProgram, type Op, type Program, progra
 
 /** Opens a fresh real-kernel region of `pages` pages starting `pmdOffset` pages into a page-table page. */
 export type RealFactory = (pages: number, pmdOffset: number) => Promise<WpMemory>;
+
+const RANGE_OPS: Record<RangeOpName, (m: WpMemory, page: number, n: number) => void> = {
+  register: (m, page, n) => m.register(page, n),
+  unregister: (m, page, n) => m.unregister(page, n),
+  protect: (m, page, n) => m.writeProtect(page, n, true),
+  unprotect: (m, page, n) => m.writeProtect(page, n, false),
+  dontneed: (m, page, n) => m.dontneed(page, n),
+  punch: (m, page, n) => m.punchHole(page, n),
+  unmap: (m, page, n) => m.unmap(page, n),
+  remap: (m, page, n) => m.remap(page, n),
+};
 
 /** What one operation did, as a comparable string. */
 export function runOp(m: WpMemory, op: Op): string {
@@ -25,27 +36,8 @@ export function runOp(m: WpMemory, op: Op): string {
         });
         return `${r.regions.map((g) => `[${g.start},${g.end})${g.categories.toString(16)}`).join(' ') || 'none'} walk_end=${r.walkEnd}`;
       }
-      case 'register':
-        m.register(op.page, op.n);
-        return 'ok';
-      case 'unregister':
-        m.unregister(op.page, op.n);
-        return 'ok';
-      case 'protect':
-      case 'unprotect':
-        m.writeProtect(op.page, op.n, op.op === 'protect');
-        return 'ok';
-      case 'dontneed':
-        m.dontneed(op.page, op.n);
-        return 'ok';
-      case 'punch':
-        m.punchHole(op.page, op.n);
-        return 'ok';
-      case 'unmap':
-        m.unmap(op.page, op.n);
-        return 'ok';
-      case 'remap':
-        m.remap(op.page, op.n);
+      default:
+        RANGE_OPS[op.op](m, op.page, op.n);
         return 'ok';
     }
   } catch (e) {
