@@ -92,6 +92,8 @@ class ScanWalk {
   foundPages = 0;
   /** 0 until a walk stops early (ENOSPC). */
   walkEnd = 0;
+  /** Set by output() when the walk must stop (-ENOSPC). */
+  stopped = false;
   vmaCategory = 0;
   readonly out: PageRegion[] = [];
 
@@ -101,7 +103,8 @@ class ScanWalk {
     this.mask = a.categoryMask ?? 0;
     this.anyof = a.categoryAnyofMask ?? 0;
     this.ret = a.returnMask ?? 0;
-    this.maxPages = a.maxPages || Infinity;
+    // No limit: more pages than an address space has (a small integer keeps the field untagged).
+    this.maxPages = a.maxPages || MAX_VPN + 1;
     this.interest = this.mask | this.anyof | this.ret;
     this.writtenOnly = this.anyof === 0 && this.inverted === 0 && this.mask === PAGE_IS_WRITTEN && this.ret === PAGE_IS_WRITTEN;
     this.hasVec = a.vecLen > 0;
@@ -144,8 +147,6 @@ class ScanWalk {
     return end;
   }
 
-  /** Set by output() when the walk must stop (-ENOSPC). */
-  stopped = false;
 
   /** pagemap_scan_push_range: extend the current region or start a new one if the buffer has room. */
   private push(c: number, addr: number, end: number): boolean {
@@ -241,16 +242,12 @@ function scanTable(table: Int32Array, from: number, to: number, base: number, wa
   } else {
     const written = p.writtenOnly;
     for (; i < to; i++) {
-      const vpn = base + i;
       const pte = table[i]!;
-      let c: number;
-      if (written) {
-        if (pte & PTE_UFFD_WP) continue;
-        c = p.vmaCategory | PAGE_IS_WRITTEN;
-      } else {
-        c = p.vmaCategory | pteCategories(pte, p.interest);
-        if (!p.interesting(c)) continue;
-      }
+      // The kernel's own loop for "written pages, reported as written": one bit test per slot.
+      if (written && pte & PTE_UFFD_WP) continue;
+      const vpn = base + i;
+      const c = written ? p.vmaCategory | PAGE_IS_WRITTEN : p.vmaCategory | pteCategories(pte, p.interest);
+      if (!written && !p.interesting(c)) continue;
       const next = p.output(c, vpn, vpn + 1);
       if (next === vpn) break;
       if (!wp || !(c & PAGE_IS_WRITTEN)) continue;
