@@ -152,7 +152,35 @@ export class Mm {
     if (this.machine.config.softDirty) flags |= VM_SOFTDIRTY;
     const vma = new Vma(this, mapping, start, start + len, pgoff, flags, opts.ops ?? mapping.ops);
     this.insertVma(vma);
-    return vma;
+    return this.mergeVmas(start, start + len) ?? vma;
+  }
+
+  /**
+   * vma_merge: join the VMAs touching [start, end) with their neighbours where
+   * Linux would — same mapping, contiguous pgoffs, same ops, flags equal but
+   * for VM_SOFTDIRTY (which the joined VMA keeps if either had it: the
+   * merge false positives of soft-dirty). PFN maps never merge (VM_PFNMAP
+   * is one of the kernel's VM_SPECIAL flags), so device mappings keep their
+   * VMAs. Returns the VMA that now contains `start`, when a merge happened.
+   */
+  mergeVmas(start: number, end: number): Vma | null {
+    let merged: Vma | null = null;
+    for (let i = 1; i < this.vmas.length; i++) {
+      const prev = this.vmas[i - 1]!;
+      const next = this.vmas[i]!;
+      if (next.start > end || prev.end < start) continue;
+      if (prev.end !== next.start || prev.mapping !== next.mapping || prev.ops !== next.ops || prev.pgoffEnd !== next.pgoff) continue;
+      if ((prev.flags | next.flags) & VM_PFNMAP || (prev.flags ^ next.flags) & ~VM_SOFTDIRTY) continue;
+      if (prev.mapping.iMmapReaders > 0) continue;
+      prev.flags |= next.flags & VM_SOFTDIRTY;
+      prev.end = next.end;
+      this.vmas.splice(i, 1);
+      next.mapping.unlinkVma(next);
+      prev.mapping.relinkVma(prev);
+      if (prev.start <= start && start < prev.end) merged = prev;
+      i--;
+    }
+    return merged;
   }
 
   /** Unmap [va, va + length): zap PTEs, flush TLBs, trim or split VMAs. Holes are allowed. */
@@ -229,6 +257,7 @@ export class Mm {
       v.flags = (v.flags & ~(VM_READ | VM_WRITE)) | add;
       if (removesWrite) this.writeProtectRange(v.start, v.end);
     }
+    this.mergeVmas(va, end);
   }
 
   /**

@@ -16,8 +16,8 @@ import { VM_PFNMAP, VM_SOFTDIRTY, type Vma } from './vma.js';
  * /proc/PID/pagemap (readPagemap) reads it, and is set for every page of a
  * VMA that still has VM_SOFTDIRTY — a new mapping (mmap, or mmap after
  * munmap) reads as dirty as a whole. mprotect keeps the bits (it only removes
- * write permission). The simulator never merges VMAs, so the false
- * positives merging causes in Linux do not appear here.
+ * write permission). A VMA merged with a soft-dirty one reads dirty as a
+ * whole (Mm.mergeVmas): the false positives merging causes in Linux.
  *
  * Unlike the mapping helpers this walks one process's page tables by
  * address, and skips PFN-map VMAs (a TTM BO mapping) as Linux does: it

@@ -91,6 +91,7 @@ export class Userfaultfd {
       if (v.flags & VM_PFNMAP || !(v.flags & VM_MAYWRITE)) throw new InvalidArgumentError(`UFFDIO_REGISTER: ${v} cannot be tracked by userfaultfd`);
     }
     for (const v of this.clip(vmas, start, end)) v.flags |= VM_UFFD_WP;
+    this.mm.mergeVmas(start, end);
   }
 
   /**
@@ -105,6 +106,7 @@ export class Userfaultfd {
       uffdWpRange(v, v.start, v.end, false);
       v.flags &= ~VM_UFFD_WP;
     }
+    this.mm.mergeVmas(start, end);
     this.wakeRange(start, end);
   }
 

@@ -47,6 +47,12 @@ export interface WpMemory {
   remap(page: number, n: number): void;
   /** Whether page is mapped (so write/read may touch it). */
   isMapped(page: number): boolean;
+  /**
+   * Real memory only: unrelated mappings the process placed inside the
+   * region (into a range unmap() freed). A result compared while there are
+   * any is not about the region alone.
+   */
+  foreignMappings?(): string[];
   close(): void;
 }
 

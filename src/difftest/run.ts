@@ -69,20 +69,40 @@ export interface Divergence {
   linux: string;
 }
 
-/** Run one program on both; the first divergence, or null when every outcome agreed. */
+/** Attempts at a program whose real run was disturbed by an unrelated mapping in the region. */
+const INTERFERENCE_RETRIES = 5;
+
+/**
+ * Run one program on both; the first divergence, or null when every outcome
+ * agreed. A divergence seen while an unrelated mapping of this process sat
+ * inside the region (placed into a range the program unmapped) says nothing
+ * about the tracker: the program runs again, and if that keeps happening the
+ * divergence is reported with the mapping named.
+ */
 export async function compareProgram(p: Program, real: RealFactory): Promise<Divergence | null> {
+  let d: Divergence | null = null;
+  for (let attempt = 0; attempt < INTERFERENCE_RETRIES; attempt++) {
+    const r = await compareOnce(p, real);
+    if (r.divergence === null || r.foreign.length === 0) return r.divergence;
+    d = { ...r.divergence, linux: `${r.divergence.linux} (with an unrelated mapping in the region: ${r.foreign.join('; ')})` };
+  }
+  return d;
+}
+
+async function compareOnce(p: Program, real: RealFactory): Promise<{ divergence: Divergence | null; foreign: string[] }> {
   const linux = await real(p.pages, p.pmdOffset);
+  const result = (divergence: Divergence | null) => ({ divergence, foreign: divergence === null ? [] : (linux.foreignMappings?.() ?? []) });
   let sim: SimWpMemory | null = null;
   try {
     sim = new SimWpMemory({ pages: p.pages, pmdOffset: linux.pmdOffset });
     for (let i = 0; i < p.ops.length; i++) {
       const a = runOp(sim, p.ops[i]!);
       const b = runOp(linux, p.ops[i]!);
-      if (a !== b) return { index: i, simulated: a, linux: b };
+      if (a !== b) return result({ index: i, simulated: a, linux: b });
     }
     const a = memoryDigest(sim);
     const b = memoryDigest(linux);
-    return a === b ? null : { index: p.ops.length, simulated: 'memory differs', linux: 'memory differs' };
+    return result(a === b ? null : { index: p.ops.length, simulated: 'memory differs', linux: 'memory differs' });
   } finally {
     sim?.close();
     linux.close();

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   InvalidArgumentError, SegvError, VgpuError,
   PAGE_IS_WRITTEN, PM_SCAN_WP_MATCHING, type PageRegion, type PmScanArgs, type RegionScan, type WpMemory,
@@ -31,6 +32,8 @@ const UFFDIO = 128;
 const PMD_PAGES = 512;
 const MAP_NORESERVE = 0x4000;
 const MAP_FIXED = 0x10;
+/** Regions a scan can return is at most the pages it covers; a vector never needs more than this. */
+const VECTOR_MAX = 1 << 20;
 
 /** A syscall failed: `code` is the errno name. */
 export class LinuxError extends VgpuError {
@@ -144,6 +147,10 @@ export class LinuxWpMemory implements WpMemory {
       }
       this.pagemap = this.check(libc.open('/proc/self/pagemap', O_RDONLY | O_CLOEXEC), 'open /proc/self/pagemap');
       undo.push(() => libc.close(this.pagemap));
+      // The output vector is made now, while nothing of the region is unmapped: a mapping made
+      // later could land in a hole the caller unmapped and become part of what is tracked.
+      this.vector(Math.min(opts.pages + 1, VECTOR_MAX));
+      undo.push(() => libc.munmap(this.vecAddr, this.vecLen * PAGE_REGION_SIZE));
     } catch (e) {
       for (const u of undo.reverse()) u();
       throw e;
@@ -187,7 +194,8 @@ export class LinuxWpMemory implements WpMemory {
   scan(args: PmScanArgs): RegionScan {
     this.checkOpen();
     const s = this.sv;
-    const vec = args.vecLen > 0 ? this.vector(args.vecLen) : 0;
+    // A scan of the region returns at most one region per page; the kernel still sees vecLen.
+    const vec = args.vecLen > 0 ? this.vector(Math.min(args.vecLen, this.pages + 1)) : 0;
     const put = (i: number, v: number) => s.setBigUint64(ARG + i * 8, BigInt(v), true);
     put(0, PM_SCAN_ARG_SIZE);
     put(1, args.flags ?? 0);
@@ -263,6 +271,27 @@ export class LinuxWpMemory implements WpMemory {
 
   isMapped(page: number): boolean {
     return this.mapped[page] === 1;
+  }
+
+  /**
+   * Mappings of anything else inside the region (from /proc/self/maps): the
+   * process may place an unrelated mapping into a range unmap() left free,
+   * which then takes part in what the region's operations see. Empty when
+   * the region holds only its own file.
+   */
+  foreignMappings(): string[] {
+    const lo = this.base;
+    const hi = this.base + this.pages * PAGE_SIZE;
+    const out: string[] = [];
+    for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) \S+ \d+\s*(.*)$/.exec(line);
+      if (m === null) continue;
+      const s = parseInt(m[1]!, 16);
+      const e = parseInt(m[2]!, 16);
+      if (e <= lo || s >= hi) continue;
+      if (!m[4]!.includes('memfd:vgpu-dirty')) out.push(line);
+    }
+    return out;
   }
 
   close(): void {

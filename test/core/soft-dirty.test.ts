@@ -52,14 +52,28 @@ test('after clear_refs a read fault maps read-only, so the later write is still 
 
 test('mprotect keeps soft-dirty bits; munmap + mmap makes the new mapping dirty as a whole', () => {
   const { mm, vma, file, c0, dirty } = setup();
+  const start = vma.start;
   clearRefsSoftDirty(mm);
-  c0.write8(mm, vma.start + PS, 1);
-  mm.mprotect(vma.start, 8 * PS, 'r');
-  mm.mprotect(vma.start, 8 * PS, 'rw');
+  c0.write8(mm, start + PS, 1);
+  mm.mprotect(start + 4 * PS, 4 * PS, 'r');
+  assert.equal(mm.vmas.length, 2);
+  mm.mprotect(start + 4 * PS, 4 * PS, 'rw');
+  assert.equal(mm.vmas.length, 1, 'equal neighbours merge again');
   assert.deepEqual(dirty(), [1]);
-  mm.munmap(vma.start + 4 * PS, 4 * PS);
-  mm.mmap(file, { pages: 4, pgoff: 4, address: vma.start + 4 * PS });
-  assert.deepEqual(dirty(), [1, 4, 5, 6, 7]);
+  mm.munmap(start + 4 * PS, 4 * PS);
+  mm.mmap(file, { pages: 3, pgoff: 5, address: start + 5 * PS }); // not adjacent: no merge
+  assert.deepEqual(dirty(), [1, 5, 6, 7], 'the new mapping reads dirty as a whole');
+});
+
+test('merging a new mapping into a reset one marks the whole merged VMA soft-dirty (the false positives of merging)', () => {
+  const { mm, vma, file, dirty } = setup();
+  const start = vma.start;
+  mm.munmap(start + 4 * PS, 4 * PS);
+  clearRefsSoftDirty(mm);
+  assert.deepEqual(dirty(), []);
+  mm.mmap(file, { pages: 4, pgoff: 4, address: start + 4 * PS }); // adjacent, contiguous pgoffs: one VMA again
+  assert.equal(mm.vmas.length, 1);
+  assert.deepEqual(dirty(), [0, 1, 2, 3, 4, 5, 6, 7]);
 });
 
 test('PAGEMAP_SCAN reports soft-dirty pages; clear_refs skips PFN-map VMAs; a kernel without it refuses', () => {
