@@ -13,6 +13,8 @@ import { LinuxWpMemory } from './linux-memory.js';
 
 export interface ConcurrentCheckOptions {
   pages: number;
+  /** The writer threads store into pages [0, writerPages) (default: all). */
+  writerPages?: number;
   writers: number;
   durationMs: number;
   seed: number;
@@ -23,6 +25,12 @@ export interface ConcurrentCheckOptions {
    * the copy and the protection is lost.
    */
   copyBeforeProtect?: boolean;
+  /**
+   * Called after each harvest's copy while the writers run (with the wrong
+   * order: before the protection). A test stores through it to put a store
+   * into that window every time, instead of waiting for a thread to hit it.
+   */
+  afterCopy?: (bytes: Uint8Array, copied: ReadonlyArray<{ start: number; end: number }>) => void;
 }
 
 export interface ConcurrentCheckResult {
@@ -56,12 +64,14 @@ export async function concurrentCheck(opts: ConcurrentCheckOptions): Promise<Con
         pagesCopied += r.end - r.start;
       }
     };
-    const harvest = (): void => {
+    const harvest = (final: boolean): void => {
+      const hook = final ? undefined : opts.afterCopy;
       if (opts.copyBeforeProtect) {
         const found = mem.scan({ start: 0, end: opts.pages, vecLen: opts.pages, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN }).regions;
         scans++;
         regions += found.length;
         copy(found);
+        hook?.(mem.bytes, found);
         for (const r of found) mem.writeProtect(r.start, r.end - r.start, true);
         return;
       }
@@ -70,11 +80,12 @@ export async function concurrentCheck(opts: ConcurrentCheckOptions): Promise<Con
       scans++;
       regions += found.length;
       copy(found);
+      hook?.(mem.bytes, found);
     };
     const exits: Array<Promise<void>> = [];
     for (let id = 0; id < opts.writers; id++) {
       const w = new Worker(new URL('./writer-worker.js', import.meta.url), {
-        workerData: { id, base: mem.base, length: opts.pages * ps, seed: opts.seed * 31 + id + 1, control },
+        workerData: { id, base: mem.base, length: (opts.writerPages ?? opts.pages) * ps, seed: opts.seed * 31 + id + 1, control },
       });
       workers.push(w);
       exits.push(new Promise((resolve, reject) => {
@@ -87,7 +98,7 @@ export async function concurrentCheck(opts: ConcurrentCheckOptions): Promise<Con
     while (ctl.subarray(1).some((n) => n === 0) && Date.now() - started < EXIT_TIMEOUT_MS) await new Promise((r) => setTimeout(r, 1));
     const until = Date.now() + opts.durationMs;
     while (Date.now() < until) {
-      harvest();
+      harvest(false);
       // Let the event loop see worker errors now and then.
       if (scans % 64 === 0) await new Promise((r) => setImmediate(r));
     }
@@ -97,7 +108,7 @@ export async function concurrentCheck(opts: ConcurrentCheckOptions): Promise<Con
       Promise.all(exits),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('writer threads did not stop')), EXIT_TIMEOUT_MS))),
     ]).finally(() => clearTimeout(timer));
-    harvest();
+    harvest(true);
     const mismatchedPages: number[] = [];
     const bytes = mem.bytes;
     for (let p = 0; p < opts.pages; p++) {
