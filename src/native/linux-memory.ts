@@ -336,9 +336,8 @@ export class LinuxWpMemory implements WpMemory {
   }
 
   private setRange(page: number, n: number): void {
-    this.checkOpen();
-    // Ranges are passed through unchecked beyond integrality: the kernel's answer is what is compared.
-    if (!Number.isInteger(page) || !Number.isInteger(n)) throw new InvalidArgumentError(`range ${page}+${n} is not integral`);
+    // Outside the region is other memory of this process: never registered or protected from here.
+    this.checkPages(page, n);
     this.sv.setBigUint64(UFFDIO, BigInt(this.base + page * PAGE_SIZE), true);
     this.sv.setBigUint64(UFFDIO + 8, BigInt(n * PAGE_SIZE), true);
   }
