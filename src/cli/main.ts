@@ -5,6 +5,7 @@ import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
 import { CHECK_HELP, checkCommand } from './check-command.js';
 import { deviceCommand } from './device-command.js';
+import { DIFFTEST_HELP, difftestCommand } from './difftest-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
 
 const HELP = `vgpu-dirty — simulated MMU dirty tracking, vmwgfx-style driver and a fake GPU device
@@ -20,6 +21,8 @@ Commands:
             dirty-tracking invariants; print a counterexample when one fails
   device    run the fake GPU device server (WebSocket); prints
             'listening on ws://HOST:PORT' once ready
+  difftest  run random programs on the simulated uffd-wp tracker and on the
+            real Linux kernel and compare every scan (needs koffi)
   help      this text; 'vgpu-dirty <command> --help' for a command's options
 
   --version prints the version
@@ -30,7 +33,9 @@ ${RUN_HELP}
 
 ${CHECK_HELP}
 
-${DEMO_HELP}`;
+${DEMO_HELP}
+
+${DIFFTEST_HELP}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'run', ...rest] = argv;
@@ -44,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       return checkCommand(rest, out);
     case 'device':
       return deviceCommand(rest);
+    case 'difftest':
+      return difftestCommand(rest, out);
     case 'help':
     case '--help':
     case '-h':

@@ -61,7 +61,7 @@ export class BusError extends MemoryFaultError {
  */
 export class AccessBlockedError extends VgpuError {
   constructor(
-    readonly reason: 'mkwrite' | 'fault' | 'ptl',
+    readonly reason: 'mkwrite' | 'fault' | 'ptl' | 'userfault',
     readonly cpu: number,
     readonly address: number,
     readonly write: boolean,

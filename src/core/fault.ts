@@ -3,10 +3,11 @@ import type { Cpu } from './cpu.js';
 import type { Mm } from './mm.js';
 import {
   mkPte, ptePfn,
-  PTE_DIRTY, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE, PTE_YOUNG,
+  PTE_DIRTY, PTE_NONE, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_SPECIAL, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE, PTE_YOUNG,
 } from './pte.js';
 import type { FaultKind } from './step.js';
-import { VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.js';
+import { userfaultWpFault } from './uffd-wp.js';
+import { VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP, VM_WRITE, type Vma } from './vma.js';
 
 /** Outcomes a vm_ops callback returns. */
 export const VM_FAULT_OK = 0;
@@ -55,7 +56,9 @@ export function insertPfn(vma: Vma, va: number, pfn: number, writable: boolean):
   const mm = vma.mm;
   const vpn = va / mm.pageSize;
   if (mm.pageTable.get(vpn) !== PTE_NONE) return false;
-  const w = writable && (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
+  // Soft-dirty tracking wants write notification once clear_refs has reset the VMA.
+  const writeNotify = mm.machine.config.softDirty && !(vma.flags & VM_SOFTDIRTY);
+  const w = writable && !writeNotify && (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE);
   mm.pageTable.set(vpn, mkPte(pfn, PTE_PRESENT | PTE_SPECIAL | (w ? PTE_WRITE : 0)));
   return true;
 }
@@ -104,8 +107,24 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
   // Faults take the page-table lock; a walker suspended at a step point holds it.
   if (mm.pageTable.isLocked(vpn)) throw new AccessBlockedError('ptl', cpu.id, va, write, null);
   const vmf: VmFault = { vma, address, pgoff: vma.pgoffAt(address), write, cpu: cpu.id, retryUntil: null };
-  const pte = mm.readPte(vpn);
+  let pte = mm.readPte(vpn);
   const shared = (vma.flags & VM_SHARED) !== 0;
+  // x86 pte_mkdirty also sets the soft-dirty bit; hardware D-bit updates do not.
+  const softDirty = cpu.machine.config.softDirty ? PTE_SOFT_DIRTY : 0;
+  // A uffd-wp marker: fault the page in as if the slot were empty; in a
+  // registered VMA it stays protected (below), elsewhere the marker just goes.
+  const marker = pte === PTE_UFFD_MARKER && (vma.flags & VM_UFFD_WP) !== 0;
+  if (pte === PTE_UFFD_MARKER && !marker) {
+    mm.pageTable.set(vpn, PTE_NONE);
+    pte = PTE_NONE;
+  }
+  if (marker) {
+    mm.pageTable.set(vpn, PTE_NONE);
+    pte = PTE_NONE;
+  } else if (write && pte & PTE_UFFD_WP && vma.flags & VM_UFFD_WP) {
+    // Sync mode throws (the handler is told); async mode clears the bit and the fault goes on.
+    pte = userfaultWpFault(cpu, vma, vpn, pte);
+  }
 
   let kind: FaultKind;
   if (!(pte & PTE_PRESENT)) {
@@ -113,7 +132,12 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
       copyOnWrite(cpu, vma, vpn, vmf, pte);
       kind = 'cow';
     } else {
-      check(vma.ops.fault(vmf), vmf, 'fault');
+      try {
+        check(vma.ops.fault(vmf), vmf, 'fault');
+      } finally {
+        if (marker) rearmUffdWp(mm, vpn);
+      }
+      if (write && softDirty && !marker && mm.readPte(vpn) & PTE_PRESENT) mm.writePte(vpn, mm.readPte(vpn) | softDirty);
       kind = 'missing';
     }
   } else if (write && !(pte & PTE_WRITE)) {
@@ -123,12 +147,12 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
     } else {
       if (vma.ops.pfnMkwrite) check(vma.ops.pfnMkwrite(vmf), vmf, 'mkwrite');
       // finish_mkwrite_fault: give up if the PTE changed meanwhile (the access retries).
-      if (mm.readPte(vpn) === pte) mm.writePte(vpn, pte | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
+      if (mm.readPte(vpn) === pte) mm.writePte(vpn, pte | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | softDirty);
       kind = 'wp';
     }
   } else if (write && !(pte & PTE_DIRTY) && !cpu.machine.arch.hardwareDirty) {
     // No hardware dirty bit: a writable clean page traps so software can mark it.
-    mm.writePte(vpn, pte | PTE_DIRTY | PTE_YOUNG);
+    mm.writePte(vpn, pte | PTE_DIRTY | PTE_YOUNG | softDirty);
     kind = 'dirty';
   } else {
     kind = 'spurious';
@@ -145,6 +169,12 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
   }
 }
 
+/** After faulting in a page that had a uffd-wp marker: the new entry is protected (read-only), or the marker returns. */
+function rearmUffdWp(mm: Mm, vpn: number): void {
+  const now = mm.readPte(vpn);
+  mm.pageTable.set(vpn, now & PTE_PRESENT ? (now | PTE_UFFD_WP) & ~PTE_WRITE : PTE_UFFD_MARKER);
+}
+
 /** Private mapping: give the process its own copy of the page, writable and dirty. */
 function copyOnWrite(cpu: Cpu, vma: Vma, vpn: number, vmf: VmFault, pte: number): void {
   const machine = cpu.machine;
@@ -154,6 +184,7 @@ function copyOnWrite(cpu: Cpu, vma: Vma, vpn: number, vmf: VmFault, pte: number)
   machine.phys.frame(pfn).set(machine.phys.frame(srcPfn));
   if (pte & PTE_PRESENT && !(pte & PTE_SPECIAL)) machine.phys.freeFrame(ptePfn(pte));
   // Anonymous (no PTE_SPECIAL): freed when zapped.
-  vma.mm.writePte(vpn, mkPte(pfn, PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG));
+  const softDirty = machine.config.softDirty ? PTE_SOFT_DIRTY : 0;
+  vma.mm.writePte(vpn, mkPte(pfn, PTE_PRESENT | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | softDirty));
   if (pte & PTE_PRESENT) machine.flushTlbPage(vma.mm, vmf.address, cpu.id);
 }

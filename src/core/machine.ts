@@ -3,7 +3,7 @@ import { Cpu } from './cpu.js';
 import { VivtCpu, vivtArch } from './vivt.js';
 import { InvalidArgumentError, requireInteger } from './errors.js';
 import { deviceFileOps, type VmOperations } from './fault.js';
-import { Mapping } from './mapping.js';
+import { Mapping, type MappingKind } from './mapping.js';
 import { Mm } from './mm.js';
 import { PhysicalMemory } from './phys.js';
 import type { StepHook, StepKind, TraceSink } from './step.js';
@@ -38,6 +38,12 @@ export interface MachineOptions {
    * bug that rule fixed.
    */
   nestedFlushRule?: boolean;
+  /**
+   * CONFIG_MEM_SOFT_DIRTY: new VMAs are soft-dirty, write faults set the
+   * soft-dirty bit, clear_refs can reset it (src/core/soft-dirty.ts).
+   * Default false, as on kernels built without it.
+   */
+  softDirty?: boolean;
 }
 
 export type ArchName = 'x86' | 'sw-dirty' | 'vivt';
@@ -52,6 +58,7 @@ export interface MachineConfig {
   readonly tlbFlushCeiling: number;
   readonly walkStopsAtSkippedVma: boolean;
   readonly nestedFlushRule: boolean;
+  readonly softDirty: boolean;
 }
 
 export interface MachineCounters {
@@ -95,6 +102,7 @@ export class Machine {
       tlbFlushCeiling: opts.tlbFlushCeiling ?? 33,
       walkStopsAtSkippedVma: opts.walkStopsAtSkippedVma ?? false,
       nestedFlushRule: opts.nestedFlushRule ?? true,
+      softDirty: opts.softDirty ?? false,
     };
     requireInteger('tlbFlushCeiling', this.config.tlbFlushCeiling, 0);
     const arch = opts.arch ?? 'x86';
@@ -120,9 +128,14 @@ export class Machine {
     return mm;
   }
 
-  /** A page-offset space of nrPages, backed by fresh frames unless populate is false. */
-  createMapping(nrPages: number, opts: { ops?: VmOperations; name?: string; populate?: boolean } = {}): Mapping {
+  /**
+   * A page-offset space of nrPages, backed by fresh frames unless populate is
+   * false. kind 'shmem' makes a memfd-like file: its VMAs are not PFN maps
+   * (so userfaultfd and PAGEMAP_SCAN accept them); give it shmemFileOps().
+   */
+  createMapping(nrPages: number, opts: { ops?: VmOperations; name?: string; populate?: boolean; kind?: MappingKind } = {}): Mapping {
     const m = new Mapping(this, nrPages, opts.ops ?? deviceFileOps(), opts.name);
+    if (opts.kind !== undefined) m.kind = opts.kind;
     if (opts.populate ?? true) m.populate();
     return m;
   }

@@ -13,7 +13,12 @@ import type { Vma } from './vma.js';
  * scan of the candidates, never a scan of every VMA of the machine. Walks visit
  * VMAs in this order (the kernel's interval-tree order; ties by creation).
  */
+/** 'device': a driver's PFN-mapped object (TTM BO); 'shmem': a memfd-like file whose pages are page cache. */
+export type MappingKind = 'device' | 'shmem';
+
 export class Mapping {
+  /** Set at creation (Machine.createMapping); decides the VMA flags mmap gives. */
+  kind: MappingKind = 'device';
   /** pgoff → pfn, -1 when the page has no frame. */
   readonly pfns: Int32Array;
   /**

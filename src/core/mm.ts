@@ -4,8 +4,8 @@ import type { Machine } from './machine.js';
 import type { Mapping } from './mapping.js';
 import type { MmuNotifier, NotifierEvent, NotifierRange } from './notifier.js';
 import { MAX_VPN, PAGES_PER_PMD, PAGES_PER_PUD, PageTable } from './pagetable.js';
-import { PTE_DIRTY, PTE_HUGE, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE, mkPte, ptePfn } from './pte.js';
-import { VM_MAYWRITE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SHARED, VM_WRITE, Vma } from './vma.js';
+import { PTE_DIRTY, PTE_HUGE, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE, mkPte, ptePfn } from './pte.js';
+import { VM_MAYWRITE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP, VM_WRITE, Vma } from './vma.js';
 
 export type Protection = 'none' | 'r' | 'rw';
 
@@ -147,10 +147,40 @@ export class Mm {
     if (shared) flags |= VM_SHARED;
     if (mayWrite) flags |= VM_MAYWRITE;
     if (opts.randRead) flags |= VM_RAND_READ;
-    flags |= VM_PFNMAP;
+    if (mapping.kind === 'device') flags |= VM_PFNMAP;
+    // A new mapping is always soft-dirty (until clear_refs resets it).
+    if (this.machine.config.softDirty) flags |= VM_SOFTDIRTY;
     const vma = new Vma(this, mapping, start, start + len, pgoff, flags, opts.ops ?? mapping.ops);
     this.insertVma(vma);
-    return vma;
+    return this.mergeVmas(start, start + len) ?? vma;
+  }
+
+  /**
+   * vma_merge: join the VMAs touching [start, end) with their neighbours where
+   * Linux would — same mapping, contiguous pgoffs, same ops, flags equal but
+   * for VM_SOFTDIRTY (which the joined VMA keeps if either had it: the
+   * merge false positives of soft-dirty). PFN maps never merge (VM_PFNMAP
+   * is one of the kernel's VM_SPECIAL flags), so device mappings keep their
+   * VMAs. Returns the VMA that now contains `start`, when a merge happened.
+   */
+  mergeVmas(start: number, end: number): Vma | null {
+    let merged: Vma | null = null;
+    for (let i = 1; i < this.vmas.length; i++) {
+      const prev = this.vmas[i - 1]!;
+      const next = this.vmas[i]!;
+      if (next.start > end || prev.end < start) continue;
+      if (prev.end !== next.start || prev.mapping !== next.mapping || prev.ops !== next.ops || prev.pgoffEnd !== next.pgoff) continue;
+      if ((prev.flags | next.flags) & VM_PFNMAP || (prev.flags ^ next.flags) & ~VM_SOFTDIRTY) continue;
+      if (prev.mapping.iMmapReaders > 0) continue;
+      prev.flags |= next.flags & VM_SOFTDIRTY;
+      prev.end = next.end;
+      this.vmas.splice(i, 1);
+      next.mapping.unlinkVma(next);
+      prev.mapping.relinkVma(prev);
+      if (prev.start <= start && start < prev.end) merged = prev;
+      i--;
+    }
+    return merged;
   }
 
   /** Unmap [va, va + length): zap PTEs, flush TLBs, trim or split VMAs. Holes are allowed. */
@@ -168,7 +198,27 @@ export class Mm {
       this.zapRange(s, e, 'unmap');
       this.carve(vma, s, e);
     }
-    this.pageTable.freeEmptyTables(va / this.pageSize, end / this.pageSize);
+    this.freePgtables(va, end);
+  }
+
+  /**
+   * free_pgtables after an unmap of [va, end): a PTE table goes only when its
+   * whole 2 MiB lies in the gap between the neighbouring VMAs (floor and
+   * ceiling); a table that also maps part of a remaining VMA stays, empty
+   * slots and all.
+   */
+  private freePgtables(va: number, end: number): void {
+    const ps = this.pageSize;
+    let floor = 0;
+    let ceiling = MAX_VPN * ps;
+    for (const v of this.vmas) {
+      if (v.end <= va) floor = Math.max(floor, v.end);
+      else if (v.start >= end) ceiling = Math.min(ceiling, v.start);
+    }
+    const pmd = PAGES_PER_PMD * ps;
+    const lo = Math.max(Math.ceil(floor / pmd), Math.floor(va / pmd)) * PAGES_PER_PMD;
+    const hi = Math.min(Math.floor(ceiling / pmd), Math.ceil(end / pmd)) * PAGES_PER_PMD;
+    if (lo < hi) this.pageTable.freeEmptyTables(lo, hi);
   }
 
   /**
@@ -207,6 +257,7 @@ export class Mm {
       v.flags = (v.flags & ~(VM_READ | VM_WRITE)) | add;
       if (removesWrite) this.writeProtectRange(v.start, v.end);
     }
+    this.mergeVmas(va, end);
   }
 
   /**
@@ -222,8 +273,13 @@ export class Mm {
     this.pageTable.setPmdLeaf(vpn, mkPte(pfn, PTE_PRESENT | PTE_SPECIAL | PTE_HUGE | (writable ? PTE_WRITE : 0) | (dirty ? PTE_DIRTY : 0)));
   }
 
-  /** Zap PTEs of [start, end) in this mm: bracketed by notifiers, then a TLB flush. */
-  zapRange(start: number, end: number, event: NotifierEvent): void {
+  /**
+   * Zap PTEs of [start, end) in this mm: bracketed by notifiers, then a TLB
+   * flush. With keepUffdWp (MADV_DONTNEED, hole punch; not munmap), a
+   * uffd-wp protected entry of a VMA registered for it is replaced by a
+   * marker, so the page stays protected while unmapped.
+   */
+  zapRange(start: number, end: number, event: NotifierEvent, keepUffdWp = false): void {
     this.checkUnlocked(start, end);
     const range = this.notifyStart(start, end, event);
     this.machine.flushCacheRange(this, start, end);
@@ -235,8 +291,9 @@ export class Mm {
       for (let i = from; i < to; i++) {
         const pte = table[i]!;
         if (pte === PTE_NONE) continue;
-        if (!(pte & PTE_SPECIAL)) phys.freeFrame(ptePfn(pte));
-        pt.set(base + i, PTE_NONE);
+        if ((pte & (PTE_PRESENT | PTE_SPECIAL)) === PTE_PRESENT) phys.freeFrame(ptePfn(pte));
+        const keep = keepUffdWp && pte & PTE_UFFD_WP && (this.findVma((base + i) * this.pageSize)?.flags ?? 0) & VM_UFFD_WP;
+        pt.set(base + i, keep ? PTE_UFFD_MARKER : PTE_NONE);
       }
     });
     for (let v = sv - (sv % PAGES_PER_PMD); v < ev; v += PAGES_PER_PMD) {
@@ -301,8 +358,12 @@ export class Mm {
     vma.mapping.linkVma(vma);
   }
 
-  /** Split vma at `at`; returns the upper part (a new VMA). */
-  private split(vma: Vma, at: number): Vma {
+  /**
+   * Split vma at `at` (page aligned, strictly inside it); returns the upper
+   * part, a new VMA with the same flags. For code that changes the flags of
+   * part of a VMA (userfaultfd registration); the caller checks the i_mmap lock.
+   */
+  split(vma: Vma, at: number): Vma {
     const tail = new Vma(this, vma.mapping, at, vma.end, vma.pgoffAt(at), vma.flags, vma.ops);
     vma.end = at;
     vma.mapping.relinkVma(vma);

@@ -36,6 +36,15 @@ export interface WalkOps<P> {
   pteEntry?(table: Int32Array, index: number, vpn: number, walk: MmWalk<P>): number;
   /** Bits a PTE needs for pteEntry to see it (0 or absent: every slot). */
   pteMask?: number;
+  /**
+   * A populated PTE table's slots [from, to) in range (vpn = baseVpn + slot),
+   * with the table's lock held: the pmd_entry of walk_page_range users that
+   * treat a table as a unit (PAGEMAP_SCAN flushes per table). Replaces
+   * pteEntry when present; non-zero stops the walk.
+   */
+  pteTable?(table: Int32Array, from: number, to: number, baseVpn: number, walk: MmWalk<P>): number;
+  /** Part of the range [startVpn, endVpn) with no PTE table (pte_hole); non-zero stops the walk. */
+  pteHole?(startVpn: number, endVpn: number, walk: MmWalk<P>): number;
   /** After the VMA's page tables, unconditionally once preVma succeeded. */
   postVma?(walk: MmWalk<P>): void;
 }
@@ -106,10 +115,46 @@ export function walkPageMapping<P>(
   return 0;
 }
 
+/**
+ * walk_page_range: walk [start, end) of one mm, VMA by VMA in address order,
+ * each clipped to the range. Unlike walkPageMapping a VMA that testWalk skips
+ * does not end the walk, and gaps between VMAs are not offered to pteHole.
+ * Returns 0, or the first non-zero value a callback returned.
+ */
+export function walkPageRange<P>(mm: Mm, start: number, end: number, ops: WalkOps<P>, priv: P): number {
+  const ps = mm.pageSize;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start % ps !== 0 || end % ps !== 0 || end < start) {
+    throw new InvalidArgumentError(`page walk range 0x${start.toString(16)}-0x${end.toString(16)} is not page aligned`);
+  }
+  const walker = nextWalker++;
+  // A callback may split VMAs (a walk that changes protection of part of one); iterate over a snapshot.
+  for (const vma of mm.vmas.filter((v) => v.start < end && v.end > start)) {
+    const walk: MmWalk<P> = { vma, mm, private: priv };
+    const t = ops.testWalk ? ops.testWalk(vma, walk) : 0;
+    if (t > 0) continue;
+    if (t < 0) return t;
+    const s = Math.max(start, vma.start);
+    const e = Math.min(end, vma.end);
+    if (ops.preVma) {
+      const r = ops.preVma(s, e, walk);
+      if (r !== 0) return r;
+    }
+    let r: number;
+    try {
+      r = walkRange(mm, s / ps, e / ps, ops, walk, walker);
+    } finally {
+      ops.postVma?.(walk);
+    }
+    if (r !== 0) return r;
+  }
+  return 0;
+}
+
 /** Walk [sv, ev) of one mm: huge leaves go to hugeEntry, PTE tables are locked one at a time. */
 function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmWalk<P>, walker: number): number {
   const pt = mm.pageTable;
   const pteEntry = ops.pteEntry;
+  const pteTable = ops.pteTable;
   const mask = ops.pteMask || -1;
   let v = sv;
   while (v < ev) {
@@ -123,6 +168,10 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
     }
     const p = pt.pud[pudIdx]!;
     if (p === 0) {
+      if (ops.pteHole) {
+        const r = ops.pteHole(v, Math.min(ev, pudNext), walk);
+        if (r !== 0) return r;
+      }
       v = pudNext;
       continue;
     }
@@ -135,6 +184,19 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
       const next = base + PAGES_PER_PMD;
       if (leaves[j] !== PTE_NONE) {
         ops.hugeEntry?.(leaves[j]!, base, PAGES_PER_PMD, walk);
+      } else if (pmd[j] !== 0 && pteTable) {
+        const n = pmd[j]!;
+        pt.lockTable(n, walker);
+        let r: number;
+        try {
+          r = pteTable(pt.pteTables[n - 1]!, v - base, Math.min(stop, next) - base, base, walk);
+        } finally {
+          pt.unlockTable(n);
+        }
+        if (r !== 0) return r;
+      } else if (pmd[j] === 0 && ops.pteHole) {
+        const r = ops.pteHole(v, Math.min(stop, next), walk);
+        if (r !== 0) return r;
       } else if (pmd[j] !== 0 && pteEntry) {
         const n = pmd[j]!;
         const table = pt.pteTables[n - 1]!;

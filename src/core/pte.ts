@@ -30,6 +30,13 @@ export const MAX_PFN = (1 << 23) - 1;
 /** An empty slot ("pte_none"). */
 export const PTE_NONE = 0;
 
+/**
+ * A uffd-wp marker (PTE_MARKER_UFFD_WP): a non-present entry that keeps a
+ * page write-protected for userfaultfd while it is not mapped. The only
+ * non-present, non-none entry the simulator has.
+ */
+export const PTE_UFFD_MARKER = PTE_UFFD_WP;
+
 export function mkPte(pfn: number, flags: number): number {
   return (pfn << PFN_SHIFT) | (flags & PTE_FLAG_MASK);
 }
@@ -45,6 +52,7 @@ export function pteFlags(pte: number): number {
 /** Human-readable flags, e.g. "P W D A", for traces and counterexamples. */
 export function describePte(pte: number): string {
   if (pte === PTE_NONE) return 'none';
+  if (pte === PTE_UFFD_MARKER) return 'uffd-wp marker';
   const parts: string[] = [`pfn=${ptePfn(pte)}`];
   if (pte & PTE_PRESENT) parts.push('P');
   if (pte & PTE_WRITE) parts.push('W');

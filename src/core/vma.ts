@@ -11,6 +11,10 @@ export const VM_MAYWRITE = 1 << 5;
 export const VM_PFNMAP = 1 << 10;
 /** madvise(MADV_RANDOM): fault handlers prefault a single page. */
 export const VM_RAND_READ = 1 << 16;
+/** Registered with a userfaultfd in write-protect mode (UFFDIO_REGISTER_MODE_WP). */
+export const VM_UFFD_WP = 1 << 12;
+/** Every page of the VMA reads as soft-dirty (set on new VMAs, cleared by clear_refs). */
+export const VM_SOFTDIRTY = 1 << 27;
 export const VM_HUGETLB = 1 << 22;
 
 let nextVmaId = 1;
