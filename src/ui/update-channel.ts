@@ -1,0 +1,217 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { FrameSampler } from './frame-sampler.js';
+
+export interface UpdateChannelOptions {
+  /** Least time between two updates (default 200 ms). */
+  intervalMs?: number;
+  /** Least time between two reads of the device's framebuffer (default 500 ms): the costly part. */
+  imageIntervalMs?: number;
+  /** A viewer with more than this many bytes not yet written to its socket is skipped (default 4 MiB). */
+  highWaterBytes?: number;
+  /** Viewers at once (default 8); more are closed with 1013. */
+  maxViewers?: number;
+  log?: (line: string) => void;
+}
+
+interface Viewer {
+  ws: WebSocket;
+  /** Next series row it needs, and the image refresh it has. */
+  rows: number;
+  image: number;
+  hasRun: boolean;
+  /** An update is being written; none other is sent until it is. */
+  sending: boolean;
+  /** It has the final state of an ended run: nothing more to send. */
+  final: boolean;
+}
+
+/** What publish() made visible: the image refresh and the series rows every ready viewer now has. */
+export interface Published {
+  image: number;
+  rows: number;
+  viewers: number;
+}
+
+/** Longest wait for a viewer to take an update before publish() resolves anyway. */
+const SEND_TIMEOUT_MS = 5000;
+
+/**
+ * The dashboard's own WebSocket (not the device protocol): the server pushes,
+ * the page only listens. Each viewer gets, at most every intervalMs and only
+ * once it has taken the previous update, what it lacks: the series rows after
+ * its cursor, the image pages changed after the refresh it has, and the
+ * current page maps, overlays and status. A slow viewer therefore skips
+ * updates instead of queueing them, and the run never waits for a viewer.
+ *
+ * Binary frame: u32 LE header length, the header as UTF-8 JSON, then the
+ * header's `parts` ({name: [offset, length]}, offsets from the frame's start,
+ * 4-byte aligned so the page can view them as Uint32Array).
+ */
+export class UpdateChannel {
+  private readonly wss: WebSocketServer;
+  private readonly viewers = new Set<Viewer>();
+  private readonly timer: NodeJS.Timeout;
+  private chain: Promise<Published> = Promise.resolve({ image: 0, rows: 0, viewers: 0 });
+  private busy = false;
+  private closed = false;
+  private readonly highWater: number;
+  private readonly maxViewers: number;
+  private lastError = '';
+  private lastImageRead = -Infinity;
+
+  constructor(private readonly sampler: FrameSampler, private readonly opts: UpdateChannelOptions = {}) {
+    this.highWater = opts.highWaterBytes ?? 4 << 20;
+    this.maxViewers = opts.maxViewers ?? 8;
+    // The page sends nothing; anything larger than a ping is refused by ws itself.
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1024 });
+    this.timer = setInterval(() => {
+      if (this.busy || this.viewers.size === 0) return;
+      this.chain = this.chain.then(() => this.publishOnce(false));
+    }, opts.intervalMs ?? 200);
+    this.timer.unref();
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (this.closed || this.viewers.size >= this.maxViewers) return ws.close(1013, 'too many viewers');
+      const v: Viewer = { ws, rows: 0, image: 0, hasRun: false, sending: false, final: false };
+      this.viewers.add(v);
+      ws.on('error', () => ws.terminate());
+      ws.on('close', () => this.viewers.delete(v));
+      ws.on('message', () => {}); // nothing is expected from the page
+    });
+  }
+
+  /**
+   * Read the device image afresh and send every ready viewer its update now.
+   * Calls run one after another; resolves when the viewers took it (or after 5 s).
+   */
+  publish(): Promise<Published> {
+    this.chain = this.chain.then(() => this.publishOnce(true));
+    return this.chain;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const v of this.viewers) v.ws.terminate();
+    this.viewers.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  private async publishOnce(readImage: boolean): Promise<Published> {
+    const s = this.sampler;
+    const image = s.image;
+    if (this.closed || s.info === null || this.viewers.size === 0) return { image: image?.current ?? 0, rows: s.series?.appended ?? 0, viewers: 0 };
+    this.busy = true;
+    try {
+      const now = performance.now();
+      if (image !== null && s.status.running && (readImage || now - this.lastImageRead >= (this.opts.imageIntervalMs ?? 500))) {
+        this.lastImageRead = now;
+        await image.refresh().then(
+          () => void (this.lastError = ''),
+          (e: Error) => {
+            // Once per distinct failure: a device that is away says so once, not five times a second.
+            if (e.message !== this.lastError) this.opts.log?.(`dashboard: cannot read the device's framebuffer: ${e.message}`);
+            this.lastError = e.message;
+          },
+        );
+      }
+      const states = s.pageStates();
+      const overlays = s.takeOverlays();
+      const sends: Array<Promise<void>> = [];
+      let served = 0;
+      for (const v of this.viewers) {
+        if (v.sending || v.final || v.ws.bufferedAmount > this.highWater || v.ws.readyState !== v.ws.OPEN) continue;
+        const parts: Array<[string, Uint8Array]> = [];
+        states.forEach((st, i) => parts.push([`states${i}`, st], [`heat${i}`, bytesOf(s.maps[i]!.heat)]));
+        parts.push(['writtenBack', bytesOf(overlays.writtenBack)], ['deviceChanged', bytesOf(overlays.deviceChanged)]);
+        let imageHeader: { version: number; pages: string; data: string } | undefined;
+        if (image !== null && image.current > v.image) {
+          const pages = image.changedSince(v.image);
+          parts.push(['imagePages', bytesOf(Uint32Array.from(pages))], ['imageData', gatherPages(image.bytes, pages, image.pageSize)]);
+          imageHeader = { version: image.current, pages: 'imagePages', data: 'imageData' };
+        }
+        const rows = s.series!.since(v.rows);
+        const header = {
+          type: 'update',
+          ...(v.hasRun ? {} : { run: s.info }),
+          status: s.status,
+          rows,
+          maps: states.map((_, i) => ({ states: `states${i}`, heat: `heat${i}` })),
+          overlay: { writtenBack: 'writtenBack', deviceChanged: 'deviceChanged' },
+          ...(imageHeader ? { image: imageHeader } : {}),
+        };
+        const frame = encodeFrame(header, parts);
+        v.sending = true;
+        v.hasRun = true;
+        v.rows = rows.to;
+        if (imageHeader) v.image = imageHeader.version;
+        if (!s.status.running) v.final = true;
+        served++;
+        sends.push(new Promise<void>((resolve) => {
+          const timeout = setTimeout(resolve, SEND_TIMEOUT_MS);
+          v.ws.send(frame, () => {
+            v.sending = false;
+            clearTimeout(timeout);
+            resolve();
+          });
+        }));
+      }
+      await Promise.all(sends);
+      return { image: image?.current ?? 0, rows: s.series!.appended, viewers: served };
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+function bytesOf(a: Uint32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** The bytes of the given pages, back to back (the last page of a BO may be short). */
+function gatherPages(bytes: Uint8Array, pages: readonly number[], pageSize: number): Uint8Array {
+  let n = 0;
+  for (const p of pages) n += Math.min(pageSize, bytes.length - p * pageSize);
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of pages) {
+    const page = bytes.subarray(p * pageSize, Math.min(bytes.length, (p + 1) * pageSize));
+    out.set(page, at);
+    at += page.length;
+  }
+  return out;
+}
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+/** One binary frame: u32 LE header length, JSON header (with `parts`), then the parts, each 4-byte aligned. */
+export function encodeFrame(header: object, parts: ReadonlyArray<[string, Uint8Array]>): Buffer {
+  const layout: Record<string, [number, number]> = {};
+  // The header's own length depends on the offsets it lists: lay the parts out
+  // after a header measured with placeholder offsets, widening until it fits.
+  let reserve = 256;
+  for (;;) {
+    let at = align4(4 + reserve);
+    for (const [name, data] of parts) {
+      layout[name] = [at, data.length];
+      at = align4(at + data.length);
+    }
+    const json = Buffer.from(JSON.stringify({ ...header, parts: layout }));
+    if (json.length <= reserve) {
+      const out = Buffer.alloc(at);
+      out.writeUInt32LE(json.length, 0);
+      json.copy(out, 4);
+      for (const [name, data] of parts) out.set(data, layout[name]![0]);
+      return out;
+    }
+    reserve = json.length + 64;
+  }
+}
