@@ -69,7 +69,7 @@ export class DeviceImage {
     const mark = `${session}:${view.counters.bytesWritten}`;
     if (mark === this.mark) return false;
     const copy = view.bo(this.bo.id);
-    if (copy === undefined) throw new Error(`the device has no BO ${this.bo.id} in session ${session}`);
+    if (copy === undefined) return false; // not defined there yet: nothing but the zeros we hold
     this.mark = mark;
     const next = this.current + 1;
     let changed = false;
@@ -123,10 +123,13 @@ export class DeviceImage {
       const reply = await conn.request<ReadbackData>({ op: 'readback', bo: this.bo.id, ranges: batch });
       for (const [offset, data] of reply.ranges) bytes.set(data, offset);
     }
-    // Digests and bytes were read at two moments: a page that changed in between keeps the
-    // old digest here, so the next refresh finds it stale and reads it again.
+    // The digests are kept as those of the bytes held: a page that changed between the digest
+    // and the readback (even back to what it was) is then found stale by the next refresh.
     const next = this.current + 1;
-    for (const p of stale) this.version[p] = next;
+    for (const p of stale) {
+      this.version[p] = next;
+      fresh.set(pageDigests(bytes.subarray(p * ps, Math.min((p + 1) * ps, bytes.length)), ps), p * DIGEST_BYTES);
+    }
     this.digests = fresh;
     this.bytes = bytes;
     this.current = next;

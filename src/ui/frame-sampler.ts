@@ -95,7 +95,7 @@ export class FrameSampler implements MainJobObserver {
   private t0 = 0;
   private readonly pending: PendingRow[] = [];
   private readonly latencies = new RollingPercentiles(60);
-  private last = { bytes: 0, faults: 0, tlbFlushes: 0, ipis: 0, switches: [] as number[] };
+  private last = { sent: 0, bytes: 0, faults: 0, tlbFlushes: 0, ipis: 0, switches: [] as number[] };
   private readonly ended: Array<() => Promise<void>> = [];
 
   constructor(private readonly opts: { image?: boolean } = {}) {}
@@ -181,16 +181,21 @@ export class FrameSampler implements MainJobObserver {
     if (this.job !== null) orInto(this.deviceChanged!, this.job.fb.bo.deviceNewer);
   }
 
-  private counters(): { bytes: number; faults: number; tlbFlushes: number; ipis: number } {
+  private counters(): { sent: number; bytes: number; faults: number; tlbFlushes: number; ipis: number } {
     const job = this.job!;
     let faults = 0;
     for (const c of job.machine.cpus) for (const n of Object.values(c.counters.faults)) faults += n;
-    return { bytes: job.driver.conn.bytesSent, faults, tlbFlushes: job.machine.counters.tlbFlushes, ipis: job.machine.counters.ipis };
+    return {
+      sent: job.driver.writeback.stats.pagesTransferred, bytes: job.driver.conn.bytesSent, faults,
+      tlbFlushes: job.machine.counters.tlbFlushes, ipis: job.machine.counters.ipis,
+    };
   }
 
   /**
    * Rows leave in frame order once their flush settled; the counters of a row are
-   * what changed since the previous row left, i.e. over that flush's round.
+   * what changed since the previous row left, i.e. over that flush's round (flushes
+   * that joined one round share it: the first row to leave counts it), the same
+   * counters the run's summary adds up.
    */
   private emitSettledRows(): void {
     while (this.pending.length > 0 && this.pending[0]!.outcome !== null && this.job !== null) {
@@ -203,7 +208,7 @@ export class FrameSampler implements MainJobObserver {
       else this.latencies.add(r.latencyMs);
       const [p50, p99] = this.latencies.get(50, 99);
       this.series!.append([
-        row.frame, row.dirtied, failed ? 0 : r.pagesTransferred, now.bytes - this.last.bytes, failed ? null : r.latencyMs, p50!, p99!,
+        row.frame, row.dirtied, now.sent - this.last.sent, now.bytes - this.last.bytes, failed ? null : r.latencyMs, p50!, p99!,
         now.faults - this.last.faults, now.tlbFlushes - this.last.tlbFlushes, now.ipis - this.last.ipis, failed ? 1 : 0,
         ...row.methods.flatMap((m, i) => [m, switches[i]! - this.last.switches[i]!]),
       ]);

@@ -27,8 +27,10 @@ interface Viewer {
   final: boolean;
 }
 
-/** What publish() made visible: the image refresh and the series rows every ready viewer now has. */
+/** What publish() made visible: the update's number, the image refresh and series rows it carried, the viewers it went to. */
 export interface Published {
+  /** Updates are numbered 1, 2, … per channel (header `seq`): a viewer that has seq n has everything published up to it. */
+  seq: number;
   image: number;
   rows: number;
   viewers: number;
@@ -53,7 +55,8 @@ export class UpdateChannel {
   private readonly wss: WebSocketServer;
   private readonly viewers = new Set<Viewer>();
   private readonly timer: NodeJS.Timeout;
-  private chain: Promise<Published> = Promise.resolve({ image: 0, rows: 0, viewers: 0 });
+  private chain: Promise<Published> = Promise.resolve({ seq: 0, image: 0, rows: 0, viewers: 0 });
+  private seq = 0;
   private busy = false;
   private closed = false;
   private readonly highWater: number;
@@ -108,7 +111,7 @@ export class UpdateChannel {
   private async publishOnce(readImage: boolean): Promise<Published> {
     const s = this.sampler;
     const image = s.image;
-    if (this.closed || s.info === null || this.viewers.size === 0) return { image: image?.current ?? 0, rows: s.series?.appended ?? 0, viewers: 0 };
+    if (this.closed || s.info === null || this.viewers.size === 0) return { seq: this.seq, image: image?.current ?? 0, rows: s.series?.appended ?? 0, viewers: 0 };
     this.busy = true;
     try {
       const now = performance.now();
@@ -123,6 +126,7 @@ export class UpdateChannel {
           },
         );
       }
+      const seq = ++this.seq;
       const states = s.pageStates();
       const overlays = s.takeOverlays();
       const sends: Array<Promise<void>> = [];
@@ -141,6 +145,7 @@ export class UpdateChannel {
         const rows = s.series!.since(v.rows);
         const header = {
           type: 'update',
+          seq,
           ...(v.hasRun ? {} : { run: s.info }),
           status: s.status,
           rows,
@@ -165,7 +170,7 @@ export class UpdateChannel {
         }));
       }
       await Promise.all(sends);
-      return { image: image?.current ?? 0, rows: s.series!.appended, viewers: served };
+      return { seq, image: image?.current ?? 0, rows: s.series!.appended, viewers: served };
     } finally {
       this.busy = false;
     }
@@ -214,4 +219,22 @@ export function encodeFrame(header: object, parts: ReadonlyArray<[string, Uint8A
     }
     reserve = json.length + 64;
   }
+}
+
+/** The reverse of encodeFrame (live.js does the same in the page): the header, and its parts by name. */
+export function decodeFrame(frame: Uint8Array): { header: Record<string, unknown>; part(name: string): Uint8Array } {
+  const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (buf.length < 4) throw new RangeError('frame shorter than its header length');
+  const len = buf.readUInt32LE(0);
+  if (4 + len > buf.length) throw new RangeError('frame shorter than its header');
+  const header = JSON.parse(buf.subarray(4, 4 + len).toString('utf8')) as Record<string, unknown>;
+  const parts = (header['parts'] ?? {}) as Record<string, [number, number]>;
+  return {
+    header,
+    part(name) {
+      const p = parts[name];
+      if (p === undefined || p[0] + p[1] > buf.length) throw new RangeError(`frame has no part ${name}`);
+      return new Uint8Array(buf.buffer, buf.byteOffset + p[0], p[1]);
+    },
+  };
 }

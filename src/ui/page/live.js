@@ -6,6 +6,7 @@
 /**
  * @typedef {{
  *   type: 'update',
+ *   seq: number,
  *   run?: import('../frame-sampler.js').RunInfo,
  *   status: import('../frame-sampler.js').RunStatus,
  *   rows: { from: number, to: number, columns: import('../series.js').Columns },
@@ -19,7 +20,7 @@
 (() => {
   const views = createViews({ live: true, maxRows: 3600 });
   /** What a test (or a curious person in the console) can read. */
-  const state = { connected: false, updates: 0, rows: 0, imageVersion: 0, ended: false, errors: /** @type {string[]} */ ([]) };
+  const state = { connected: false, updates: 0, seq: 0, rows: 0, imageVersion: 0, ended: false, errors: /** @type {string[]} */ ([]) };
   /** @type {any} */ (window).vgpuDashboard = { views, state };
   /** @type {{ frame: number, elapsedMs: number } | null} */
   let previous = null;
@@ -86,6 +87,7 @@
     previous = { frame: s.frame, elapsedMs: s.elapsedMs };
     views.setStatus(s, s.running ? fps : null);
     state.updates++;
+    state.seq = h.seq;
     state.rows = views.rowCount();
     state.ended = !s.running && s.summary !== null;
   }

@@ -434,6 +434,11 @@ function createViews(opts) {
     setRun, addRows, rowCount, setStatus, setPageMaps, applyImage, setOverlay,
     /** Counts of page states as last drawn, for BO index i. */
     counts: (/** @type {number} */ i) => maps[i]?.last ?? null,
+    /** Per chart: its title and how many non-empty values each of its series holds. */
+    chartPoints: () => charts.map((c) => ({
+      title: c.plot.root.parentElement?.querySelector('h3')?.textContent ?? '',
+      series: c.plot.data.slice(1).map((ys) => Array.from(ys).filter((y) => y !== null && y !== undefined).length),
+    })),
     get run() {
       return run;
     },

@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import WebSocket from 'ws';
+import { runMainJob } from '../../src/index.js';
+import { decodeFrame, encodeFrame, NodeViewer, PAGE_CLEAN, startDashboard } from '../../src/ui/index.js';
+
+/** GET (or another method) with explicit headers; resolves status and body. */
+function get(url: string, opts: { method?: string; host?: string } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: opts.host ? { host: opts.host } : {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('frames: a header and aligned parts, decoded back exactly', () => {
+  const parts: Array<[string, Uint8Array]> = [['a', new Uint8Array([1, 2, 3])], ['b', new Uint8Array(Uint32Array.of(7, 8).buffer)], ['empty', new Uint8Array(0)]];
+  const big = { type: 'update', note: 'x'.repeat(1000) };
+  const f = encodeFrame(big, parts);
+  const d = decodeFrame(f);
+  assert.equal(d.header['note'], big.note);
+  assert.deepEqual(Array.from(d.part('a')), [1, 2, 3]);
+  const b = d.part('b');
+  assert.equal(b.byteOffset % 4, 0, 'viewable as Uint32Array');
+  assert.deepEqual(Array.from(new Uint32Array(b.buffer.slice(b.byteOffset, b.byteOffset + 8))), [7, 8]);
+  assert.equal(d.part('empty').length, 0);
+  assert.throws(() => d.part('missing'), RangeError);
+  assert.throws(() => decodeFrame(new Uint8Array([200, 0, 0, 0, 1])), RangeError);
+});
+
+test('the server: only its files, only GET/HEAD, only under its own host name; upgrades only to /updates from its own page', async () => {
+  const d = await startDashboard({ port: 0 });
+  try {
+    const root = await get(d.url);
+    assert.equal(root.status, 200);
+    assert.match(root.body, /<canvas id="fb"/);
+    assert.match(String(root.headers['content-security-policy']), /default-src 'self'/);
+    for (const path of ['views.js', 'live.js', 'dashboard.css', 'vendor/uPlot.iife.min.js', 'vendor/uPlot.min.css']) {
+      assert.equal((await get(d.url + path)).status, 200, path);
+    }
+    assert.equal((await get(`${d.url}../package.json`)).status, 404);
+    assert.equal((await get(`${d.url}%2e%2e/package.json`)).status, 404);
+    assert.equal((await get(`${d.url}src/ui/page/index.html`)).status, 404);
+    assert.equal((await get(d.url, { method: 'POST' })).status, 405);
+    const head = await get(d.url, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.body, '');
+    assert.equal((await get(d.url, { host: 'attacker.example:80' })).status, 403, 'a rebound DNS name is refused');
+    const refused = async (path: string, origin: string) => {
+      const ws = new WebSocket(d.url.replace('http', 'ws') + path, { origin });
+      const status = await new Promise<number>((resolve) => {
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => resolve(-1));
+      });
+      ws.terminate();
+      return status;
+    };
+    assert.equal(await refused('other', d.url.slice(0, -1)), 403);
+    assert.equal(await refused('updates', 'http://attacker.example'), 403);
+    assert.equal(await refused('updates', d.url.slice(0, -1)), 101);
+  } finally {
+    await d.close();
+  }
+});
+
+test('a run seen through the update channel: run info once, every row in order, page maps, and the device\'s framebuffer at the end', async () => {
+  const d = await startDashboard({ port: 0, intervalMs: 50 });
+  const viewer = await NodeViewer.connect(d.url);
+  let job: import('../../src/index.js').MainJobView | null = null;
+  let finalCopy: Uint8Array | undefined;
+  try {
+    const report = await runMainJob({
+      frames: 45, hz: 0, verifyEvery: 30, gpuEvery: 20,
+      observer: {
+        start: (j) => {
+          d.sampler.start(j);
+          job = j;
+        },
+        frame: (f, w) => d.sampler.frame(f, w),
+        flush: (f, p) => d.sampler.flush(f, p),
+        verified: (v) => d.sampler.verified(v),
+        end: async (r) => {
+          await d.sampler.end(r);
+          finalCopy = job!.device!.session(job!.driver.conn.welcome!.session)?.bo(job!.fb.bo.id);
+        },
+      },
+    });
+    assert.equal(report.coherent, true);
+    await viewer.until((v) => v.status?.summary != null, 'the final update');
+    assert.equal(viewer.run?.bos.length, 2);
+    assert.equal(viewer.run?.settings.frames, 45);
+    assert.deepEqual(viewer.rows['frame'], Array.from({ length: 45 }, (_, i) => i), 'every frame once, in order');
+    assert.equal(viewer.rows['dirtied']!.reduce((a, b) => a! + b!, 0), report.pagesDirtied, 'the rows add up to the summary');
+    assert.equal(viewer.rows['sent']!.reduce((a, b) => a! + b!, 0), report.pagesSent);
+    assert.equal(viewer.status!.lastVerification?.ok, true);
+    assert.equal(viewer.status!.lastVerification?.frames, 45);
+    assert.equal(viewer.states[0]!.length, 2025);
+    assert.ok(viewer.states.every((s) => s.every((v) => v === PAGE_CLEAN)), 'all clean after the final verification');
+    assert.ok(viewer.heat[0]!.some((h) => h > 0));
+    assert.ok(finalCopy !== undefined);
+    assert.ok(Buffer.from(viewer.image!).equals(finalCopy!), 'the viewer holds the device\'s final framebuffer');
+    assert.ok(finalCopy!.some((b) => b === 0xe0), 'including the box the device drew itself');
+  } finally {
+    await viewer.close();
+    await d.close();
+  }
+});
