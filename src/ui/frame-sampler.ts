@@ -128,7 +128,7 @@ export class FrameSampler implements MainJobObserver {
   }
 
   frame(f: number, written: { fbPages: number; vbPages: number }): void {
-    for (const m of this.maps) m.observeFrame();
+    for (const m of this.maps) m.observeFrame(f);
     this.noteDeviceChanges();
     this.pending.push({ frame: f, dirtied: written.fbPages + written.vbPages, methods: this.maps.map((m) => methodCode(m.bo)), outcome: null });
     this.status.frame = f + 1;
@@ -136,7 +136,6 @@ export class FrameSampler implements MainJobObserver {
   }
 
   flush(f: number, result: Promise<FlushResult>): void {
-    for (const m of this.maps) m.flushStarted(f);
     orInto(this.writtenBack!, this.maps[0]!.lastDirty);
     const row = this.pending.find((r) => r.frame === f);
     const settle = (outcome: FlushResult | Error) => {
@@ -184,7 +183,10 @@ export class FrameSampler implements MainJobObserver {
   private counters(): { sent: number; bytes: number; faults: number; tlbFlushes: number; ipis: number } {
     const job = this.job!;
     let faults = 0;
-    for (const c of job.machine.cpus) for (const n of Object.values(c.counters.faults)) faults += n;
+    for (const c of job.machine.cpus) {
+      const byKind = c.counters.faults;
+      for (const k in byKind) faults += byKind[k as keyof typeof byKind];
+    }
     return {
       sent: job.driver.writeback.stats.pagesTransferred, bytes: job.driver.conn.bytesSent, faults,
       tlbFlushes: job.machine.counters.tlbFlushes, ipis: job.machine.counters.ipis,

@@ -18,14 +18,18 @@ export const PAGE_DEVICE_NEWER = 3;
  * state parked in resources, and the BO's deviceNewer bitmap. Which flush
  * carries a page the driver does not say; it is the flush that followed the
  * frame in which the page was last seen dirty, until that flush settles.
+ * Flushes settle in submission order (fences do), so "in flight" is one
+ * comparison with the last frame whose flush settled.
  */
 export class PageMap {
   /** Frames that found the page dirty. */
   readonly heat: Uint32Array;
   /** The dirty set seen by the last observeFrame. */
   readonly lastDirty: Bitmap;
-  /** Flush (frame number) that carries the page, or -1. */
+  /** Frame whose flush carries the page (the last frame that found it dirty), or -1. */
   private readonly carriedBy: Int32Array;
+  /** The last frame whose flush settled. */
+  private settledUpTo = -1;
   private readonly scratch: Bitmap;
 
   constructor(readonly bo: Bo) {
@@ -35,29 +39,27 @@ export class PageMap {
     this.scratch = new Bitmap(bo.pages);
   }
 
-  /** Frame f is drawn and not yet flushed: record its dirty set and heat; returns the number of dirty pages. */
-  observeFrame(): number {
+  /**
+   * Frame f is drawn and its flush about to start: record the dirty set (which that
+   * flush carries) and the heat; returns the number of dirty pages.
+   */
+  observeFrame(f: number): number {
     readDirtyPages(this.bo, this.lastDirty);
     let n = 0;
     forEachSet(this.lastDirty, (p) => {
       this.heat[p]!++;
+      this.carriedBy[p] = f;
       n++;
     });
     return n;
   }
 
-  /** The flush of frame f started: it carries what observeFrame saw. */
-  flushStarted(f: number): void {
-    forEachSet(this.lastDirty, (p) => void (this.carriedBy[p] = f));
-  }
-
   /**
-   * The flush of frame f settled. Pages it carried are no longer in flight; when it
-   * failed, the driver keeps them dirty, which readDirtyPages sees from then on.
+   * The flush of frame f settled. What it carried is no longer in flight; when it
+   * failed, the driver keeps that dirty, which readDirtyPages sees from then on.
    */
   flushSettled(f: number): void {
-    const c = this.carriedBy;
-    for (let p = 0; p < c.length; p++) if (c[p] === f) c[p] = -1;
+    if (f > this.settledUpTo) this.settledUpTo = f;
   }
 
   /** Every page's state now (PAGE_* values), into out (one byte per page). */
@@ -65,7 +67,7 @@ export class PageMap {
     readDirtyPages(this.bo, this.scratch);
     const newer = this.bo.deviceNewer;
     for (let p = 0; p < out.length; p++) {
-      out[p] = newer.test(p) ? PAGE_DEVICE_NEWER : this.scratch.test(p) ? PAGE_DIRTY : this.carriedBy[p]! >= 0 ? PAGE_SENDING : PAGE_CLEAN;
+      out[p] = newer.test(p) ? PAGE_DEVICE_NEWER : this.scratch.test(p) ? PAGE_DIRTY : this.carriedBy[p]! > this.settledUpTo ? PAGE_SENDING : PAGE_CLEAN;
     }
     return out;
   }

@@ -104,18 +104,32 @@ function mergePair(merge: Merge, a: number | null, b: number | null, wa: number,
 
 /** Percentiles (nearest rank, as the run's summary computes them) of the last `size` values added. */
 export class RollingPercentiles {
+  /** The window in arrival order, and the same values kept sorted (a binary-search insert per value, no sort per query). */
   private readonly window: number[] = [];
+  private readonly sorted: number[] = [];
 
   constructor(readonly size = 60) {}
 
   add(v: number): void {
     this.window.push(v);
-    if (this.window.length > this.size) this.window.shift();
+    this.sorted.splice(lowerBound(this.sorted, v), 0, v);
+    if (this.window.length > this.size) this.sorted.splice(lowerBound(this.sorted, this.window.shift()!), 1);
   }
 
   get(...ps: number[]): Array<number | null> {
-    if (this.window.length === 0) return ps.map(() => null);
-    const sorted = [...this.window].sort((a, b) => a - b);
-    return ps.map((p) => percentile(sorted, p));
+    if (this.sorted.length === 0) return ps.map(() => null);
+    return ps.map((p) => percentile(this.sorted, p));
   }
+}
+
+/** First index of a sorted array whose value is not below v. */
+function lowerBound(a: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -6,7 +6,7 @@ import type { FrameSampler } from './frame-sampler.js';
 export interface UpdateChannelOptions {
   /** Least time between two updates (default 200 ms). */
   intervalMs?: number;
-  /** Least time between two reads of the device's framebuffer (default 500 ms): the costly part. */
+  /** Least time between two reads of the device's framebuffer (default 1000 ms): the costly part. */
   imageIntervalMs?: number;
   /** A viewer with more than this many bytes not yet written to its socket is skipped (default 4 MiB). */
   highWaterBytes?: number;
@@ -49,7 +49,9 @@ const SEND_TIMEOUT_MS = 5000;
  *
  * Binary frame: u32 LE header length, the header as UTF-8 JSON, then the
  * header's `parts` ({name: [offset, length]}, offsets from the frame's start,
- * 4-byte aligned so the page can view them as Uint32Array).
+ * 4-byte aligned so the page can view them as Uint32Array). A frame goes out
+ * as WebSocket fragments of one message, the framebuffer's pages straight
+ * from the image's bytes: nothing is copied to build it.
  */
 export class UpdateChannel {
   private readonly wss: WebSocketServer;
@@ -115,7 +117,7 @@ export class UpdateChannel {
     this.busy = true;
     try {
       const now = performance.now();
-      if (image !== null && s.status.running && (readImage || now - this.lastImageRead >= (this.opts.imageIntervalMs ?? 500))) {
+      if (image !== null && s.status.running && (readImage || now - this.lastImageRead >= (this.opts.imageIntervalMs ?? 1000))) {
         this.lastImageRead = now;
         await image.refresh().then(
           () => void (this.lastError = ''),
@@ -133,13 +135,13 @@ export class UpdateChannel {
       let served = 0;
       for (const v of this.viewers) {
         if (v.sending || v.final || v.ws.bufferedAmount > this.highWater || v.ws.readyState !== v.ws.OPEN) continue;
-        const parts: Array<[string, Uint8Array]> = [];
+        const parts: Part[] = [];
         states.forEach((st, i) => parts.push([`states${i}`, st], [`heat${i}`, bytesOf(s.maps[i]!.heat)]));
         parts.push(['writtenBack', bytesOf(overlays.writtenBack)], ['deviceChanged', bytesOf(overlays.deviceChanged)]);
         let imageHeader: { version: number; pages: string; data: string } | undefined;
         if (image !== null && image.current > v.image) {
           const pages = image.changedSince(v.image);
-          parts.push(['imagePages', bytesOf(Uint32Array.from(pages))], ['imageData', gatherPages(image.bytes, pages, image.pageSize)]);
+          parts.push(['imagePages', bytesOf(Uint32Array.from(pages))], ['imageData', pageRuns(image.bytes, pages, image.pageSize)]);
           imageHeader = { version: image.current, pages: 'imagePages', data: 'imageData' };
         }
         const rows = s.series!.since(v.rows);
@@ -153,7 +155,7 @@ export class UpdateChannel {
           overlay: { writtenBack: 'writtenBack', deviceChanged: 'deviceChanged' },
           ...(imageHeader ? { image: imageHeader } : {}),
         };
-        const frame = encodeFrame(header, parts);
+        const chunks = encodeFrame(header, parts);
         v.sending = true;
         v.hasRun = true;
         v.rows = rows.to;
@@ -162,11 +164,12 @@ export class UpdateChannel {
         served++;
         sends.push(new Promise<void>((resolve) => {
           const timeout = setTimeout(resolve, SEND_TIMEOUT_MS);
-          v.ws.send(frame, () => {
+          const last = chunks.length - 1;
+          chunks.forEach((c, i) => v.ws.send(c, { binary: true, fin: i === last }, i < last ? undefined : () => {
             v.sending = false;
             clearTimeout(timeout);
             resolve();
-          });
+          }));
         }));
       }
       await Promise.all(sends);
@@ -181,43 +184,57 @@ function bytesOf(a: Uint32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** The bytes of the given pages, back to back (the last page of a BO may be short). */
-function gatherPages(bytes: Uint8Array, pages: readonly number[], pageSize: number): Uint8Array {
-  let n = 0;
-  for (const p of pages) n += Math.min(pageSize, bytes.length - p * pageSize);
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of pages) {
-    const page = bytes.subarray(p * pageSize, Math.min(bytes.length, (p + 1) * pageSize));
-    out.set(page, at);
-    at += page.length;
+/** The bytes of the given pages (ascending), as views of each run of consecutive pages (the last page of a BO may be short). */
+function pageRuns(bytes: Uint8Array, pages: readonly number[], pageSize: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < pages.length; ) {
+    let j = i + 1;
+    while (j < pages.length && pages[j] === pages[j - 1]! + 1) j++;
+    out.push(bytes.subarray(pages[i]! * pageSize, Math.min(bytes.length, pages[j - 1]! * pageSize + pageSize)));
+    i = j;
   }
   return out;
 }
 
-const align4 = (n: number) => (n + 3) & ~3;
+/** A named part of a frame: its bytes, in one piece or several sent back to back. */
+export type Part = [name: string, data: Uint8Array | readonly Uint8Array[]];
 
-/** One binary frame: u32 LE header length, JSON header (with `parts`), then the parts, each 4-byte aligned. */
-export function encodeFrame(header: object, parts: ReadonlyArray<[string, Uint8Array]>): Buffer {
+const align4 = (n: number) => (n + 3) & ~3;
+const PADDING = new Uint8Array(3);
+
+/**
+ * One binary frame as the chunks to send in order (u32 LE header length, JSON header
+ * with `parts`, then the parts, each 4-byte aligned); concatenated, they are the frame.
+ */
+export function encodeFrame(header: object, parts: readonly Part[]): Uint8Array[] {
+  const pieces = parts.map(([name, data]): [string, readonly Uint8Array[], number] => {
+    const list = data instanceof Uint8Array ? [data] : data;
+    return [name, list, list.reduce((n, c) => n + c.length, 0)];
+  });
   const layout: Record<string, [number, number]> = {};
   // The header's own length depends on the offsets it lists: lay the parts out
   // after a header measured with placeholder offsets, widening until it fits.
   let reserve = 256;
   for (;;) {
     let at = align4(4 + reserve);
-    for (const [name, data] of parts) {
-      layout[name] = [at, data.length];
-      at = align4(at + data.length);
+    for (const [name, , length] of pieces) {
+      layout[name] = [at, length];
+      at = align4(at + length);
     }
     const json = Buffer.from(JSON.stringify({ ...header, parts: layout }));
-    if (json.length <= reserve) {
-      const out = Buffer.alloc(at);
-      out.writeUInt32LE(json.length, 0);
-      json.copy(out, 4);
-      for (const [name, data] of parts) out.set(data, layout[name]![0]);
-      return out;
+    if (json.length > reserve) {
+      reserve = json.length + 64;
+      continue;
     }
-    reserve = json.length + 64;
+    const head = Buffer.alloc(align4(4 + reserve));
+    head.writeUInt32LE(json.length, 0);
+    json.copy(head, 4);
+    const out: Uint8Array[] = [head];
+    for (const [, list, length] of pieces) {
+      for (const c of list) if (c.length > 0) out.push(c);
+      if (align4(length) > length) out.push(PADDING.subarray(0, align4(length) - length));
+    }
+    return out;
   }
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import WebSocket from 'ws';
 import { runMainJob } from '../../src/index.js';
-import { decodeFrame, encodeFrame, NodeViewer, PAGE_CLEAN, startDashboard } from '../../src/ui/index.js';
+import { decodeFrame, encodeFrame, NodeViewer, PAGE_CLEAN, type Part, startDashboard } from '../../src/ui/index.js';
 
 /** GET (or another method) with explicit headers; resolves status and body. */
 function get(url: string, opts: { method?: string; host?: string } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
@@ -20,11 +20,15 @@ function get(url: string, opts: { method?: string; host?: string } = {}): Promis
   });
 }
 
-test('frames: a header and aligned parts, decoded back exactly', () => {
-  const parts: Array<[string, Uint8Array]> = [['a', new Uint8Array([1, 2, 3])], ['b', new Uint8Array(Uint32Array.of(7, 8).buffer)], ['empty', new Uint8Array(0)]];
+test('frames: a header and aligned parts (one piece or several), decoded back exactly', () => {
+  const parts: Part[] = [
+    ['a', new Uint8Array([1, 2, 3])], ['b', new Uint8Array(Uint32Array.of(7, 8).buffer)], ['empty', new Uint8Array(0)],
+    ['runs', [new Uint8Array([4, 5]), new Uint8Array(0), new Uint8Array([6])]],
+  ];
   const big = { type: 'update', note: 'x'.repeat(1000) };
-  const f = encodeFrame(big, parts);
+  const f = Buffer.concat(encodeFrame(big, parts));
   const d = decodeFrame(f);
+  assert.deepEqual(Array.from(d.part('runs')), [4, 5, 6]);
   assert.equal(d.header['note'], big.note);
   assert.deepEqual(Array.from(d.part('a')), [1, 2, 3]);
   const b = d.part('b');

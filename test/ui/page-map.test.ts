@@ -18,18 +18,17 @@ for (const [method, dirty] of [['pagetable', { mkwriteThresholdPages: Infinity }
       const map = new PageMap(bo);
       const states = new Uint8Array(16);
       for (const p of [1, 5, 6]) cpu.write32(o.mm, v.start + p * PS + 8, 0xabc);
-      assert.equal(map.observeFrame(), 3);
+      assert.equal(map.observeFrame(0), 3);
       assert.deepEqual(map.lastDirty.toArray(), [1, 5, 6]);
       map.states(states);
       assert.equal(count(states, PAGE_DIRTY), 3);
-      map.flushStarted(0);
       const r = await o.drv.flush();
       assert.equal(r.pagesTransferred, 3, 'reading the dirty state took nothing from the flush');
       assert.equal(count(map.states(states), PAGE_SENDING), 3, 'the round took them; the dashboard has not seen the flush settle');
       map.flushSettled(0);
       assert.equal(count(map.states(states), PAGE_CLEAN), 16);
       cpu.write32(o.mm, v.start + 5 * PS, 1);
-      map.observeFrame();
+      map.observeFrame(1);
       assert.deepEqual(Array.from(map.heat), [0, 1, 0, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     } finally {
       await o.close();
@@ -46,12 +45,10 @@ test('a page dirtied again belongs to the later flush; a failed flush leaves wha
     const states = new Uint8Array(8);
     cpu.write32(o.mm, v.start, 1);
     cpu.write32(o.mm, v.start + PS, 1);
-    map.observeFrame();
-    map.flushStarted(0);
+    map.observeFrame(0);
     await o.drv.flush();
     cpu.write32(o.mm, v.start + PS, 2);
-    map.observeFrame();
-    map.flushStarted(1);
+    map.observeFrame(1);
     const f1 = o.drv.flush();
     map.flushSettled(0);
     await f1;
@@ -63,8 +60,7 @@ test('a page dirtied again belongs to the later flush; a failed flush leaves wha
 
     o.dev.faults.failNth(1, { message: 'injected' });
     cpu.write32(o.mm, v.start + 4 * PS, 3);
-    map.observeFrame();
-    map.flushStarted(2);
+    map.observeFrame(2);
     await assert.rejects(o.drv.flush());
     map.flushSettled(2);
     assert.equal(map.states(states)[4], PAGE_DIRTY, 'the driver keeps what a failed round carried dirty');

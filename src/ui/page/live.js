@@ -18,7 +18,7 @@
  */
 
 (() => {
-  const views = createViews({ live: true, maxRows: 3600 });
+  const views = createViews({ live: true, maxRows: 3600, chartIntervalMs: 500 });
   /** What a test (or a curious person in the console) can read. */
   const state = { connected: false, updates: 0, seq: 0, rows: 0, imageVersion: 0, ended: false, errors: /** @type {string[]} */ ([]) };
   /** @type {any} */ (window).vgpuDashboard = { views, state };

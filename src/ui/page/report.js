@@ -7,7 +7,7 @@
   const el = document.getElementById('run-data');
   /** @type {import('../report-writer.js').ReportData} */
   const data = JSON.parse(el?.textContent ?? 'null');
-  const views = createViews({ live: false, maxRows: Infinity });
+  const views = createViews({ live: false, maxRows: Infinity, chartIntervalMs: 0 });
   views.setRun(data.run);
   views.addRows(data.series);
   views.setPageMaps(

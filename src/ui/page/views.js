@@ -15,19 +15,37 @@
 /** @type {typeof import('uplot')} */
 const UPlot = /** @type {any} */ (globalThis).uPlot;
 
-/** Page states on the wire (src/ui/page-map.ts PAGE_*), their names and colours. */
+/** Page states on the wire (src/ui/page-map.ts PAGE_*), their names and colours (as in dashboard.css). */
 const PAGE_STATES = [
-  { key: 'clean', color: '#2b3640' },
-  { key: 'dirty', color: '#ffb300' },
-  { key: 'sending', color: '#29b6f6' },
-  { key: 'deviceNewer', color: '#e040fb' },
+  { key: 'clean', rgb: [0x2b, 0x36, 0x40] },
+  { key: 'dirty', rgb: [0xff, 0xb3, 0x00] },
+  { key: 'sending', rgb: [0x29, 0xb6, 0xf6] },
+  { key: 'deviceNewer', rgb: [0xe0, 0x40, 0xfb] },
 ];
+
+/** hsl (degrees, %, %) to [r, g, b]. */
+function hslToRgb(/** @type {number} */ h, /** @type {number} */ s, /** @type {number} */ l) {
+  const a = (s / 100) * Math.min(l / 100, 1 - l / 100);
+  /** @param {number} n */
+  const f = (n) => {
+    const k = (n + h / 30) % 12;
+    return Math.round(255 * (l / 100 - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+  };
+  return [f(0), f(8), f(4)];
+}
+
+/** The heat palette: 64 steps from hsl(240, 70 %, 12 %) to hsl(40, 90 %, 60 %) (the legend's gradient). */
+const HEAT = Array.from({ length: 64 }, (_, i) => {
+  const t = i / 63;
+  return hslToRgb(240 - 200 * t, 70 + 20 * t, 12 + 48 * t);
+});
 const MAP_COLUMNS = 64;
 const CELL = 5;
 
 /**
- * @param {{ live: boolean, maxRows: number }} opts live: the framebuffer panel is shown;
- *   maxRows: rows the charts keep (the oldest go first)
+ * @param {{ live: boolean, maxRows: number, chartIntervalMs: number }} opts live: the framebuffer
+ *   panel is shown; maxRows: rows the charts keep (the oldest go first); chartIntervalMs: least
+ *   time between two redraws of the charts
  */
 function createViews(opts) {
   /** @param {string} id */
@@ -44,6 +62,11 @@ function createViews(opts) {
   let image = null;
   /** @type {{ written: Uint32Array, device: Uint32Array } | null} */
   let overlay = null;
+  // Charts redraw at most every chartIntervalMs: the browser shares the machine with the run.
+  let chartsStale = false;
+  let lastChartDraw = -Infinity;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let chartTimer = null;
 
   /** Build everything that depends on the run's BOs and settings. */
   function setRun(/** @type {RunInfo} */ info) {
@@ -135,35 +158,46 @@ function createViews(opts) {
       const m = maps[i];
       if (!m) return;
       const counts = { clean: 0, dirty: 0, sending: 0, deviceNewer: 0 };
-      const sctx = m.states.getContext('2d');
-      const hctx = m.heat.getContext('2d');
-      if (!sctx || !hctx) return;
-      sctx.clearRect(0, 0, m.states.width, m.states.height);
-      hctx.clearRect(0, 0, m.heat.width, m.heat.height);
       const h = heat[i] ?? new Uint32Array(st.length);
       let max = 0;
       for (let p = 0; p < h.length; p++) if ((h[p] ?? 0) > max) max = h[p] ?? 0;
+      // One ImageData per map, cells drawn pixel by pixel: thousands of fillRect calls cost the browser far more.
+      const sImg = new ImageData(m.states.width, m.states.height);
+      const hImg = new ImageData(m.heat.width, m.heat.height);
       for (let p = 0; p < st.length; p++) {
         const s = PAGE_STATES[st[p] ?? 0] ?? PAGE_STATES[0];
         if (!s) continue;
         counts[/** @type {keyof PageCounts} */ (s.key)]++;
         const x = (p % MAP_COLUMNS) * CELL;
         const y = Math.floor(p / MAP_COLUMNS) * CELL;
-        sctx.fillStyle = s.color;
-        sctx.fillRect(x, y, CELL - 1, CELL - 1);
-        hctx.fillStyle = heatColor(h[p] ?? 0, max);
-        hctx.fillRect(x, y, CELL - 1, CELL - 1);
+        fillCell(sImg, x, y, s.rgb);
+        fillCell(hImg, x, y, heatRgb(h[p] ?? 0, max));
       }
+      m.states.getContext('2d')?.putImageData(sImg, 0, 0);
+      m.heat.getContext('2d')?.putImageData(hImg, 0, 0);
       m.last = counts;
       m.counts.textContent = `clean ${counts.clean} · dirty ${counts.dirty} · being sent ${counts.sending} · newer on the device ${counts.deviceNewer} · hottest page dirtied in ${max} frames`;
     });
   }
 
+  /** A cell of CELL - 1 pixels square (the last row and column stay clear: the grid). */
+  function fillCell(/** @type {ImageData} */ img, /** @type {number} */ x, /** @type {number} */ y, /** @type {readonly number[]} */ rgb) {
+    const d = img.data;
+    for (let j = 0; j < CELL - 1; j++) {
+      for (let k = 0; k < CELL - 1; k++) {
+        const o = ((y + j) * img.width + x + k) * 4;
+        d[o] = rgb[0] ?? 0;
+        d[o + 1] = rgb[1] ?? 0;
+        d[o + 2] = rgb[2] ?? 0;
+        d[o + 3] = 255;
+      }
+    }
+  }
+
   /** Dark blue (never) through green to yellow (the hottest page), on a log scale. */
-  function heatColor(/** @type {number} */ n, /** @type {number} */ max) {
-    if (n === 0 || max === 0) return 'hsl(240, 70%, 12%)';
-    const t = Math.log1p(n) / Math.log1p(max);
-    return `hsl(${240 - 200 * t}, ${70 + 20 * t}%, ${12 + 48 * t}%)`;
+  function heatRgb(/** @type {number} */ n, /** @type {number} */ max) {
+    const t = n === 0 || max === 0 ? 0 : Math.log1p(n) / Math.log1p(max);
+    return HEAT[Math.round(t * (HEAT.length - 1))] ?? [0, 0, 0];
   }
 
   /**
@@ -254,13 +288,25 @@ function createViews(opts) {
     }
   }
 
-  /** Append rows (columns by name) and redraw the charts; keeps the last maxRows. */
+  /** Append rows (columns by name) and redraw the charts (at most every chartIntervalMs); keeps the last maxRows. */
   function addRows(/** @type {Columns} */ cols) {
     cols.names.forEach((name, i) => {
       const have = rows[name] ?? (rows[name] = []);
       for (const v of cols.values[i] ?? []) have.push(v);
       if (have.length > opts.maxRows) have.splice(0, have.length - opts.maxRows);
     });
+    chartsStale = true;
+    const wait = lastChartDraw + opts.chartIntervalMs - performance.now();
+    if (wait <= 0) drawCharts();
+    else chartTimer ??= setTimeout(drawCharts, wait);
+  }
+
+  function drawCharts() {
+    if (chartTimer !== null) clearTimeout(chartTimer);
+    chartTimer = null;
+    if (!chartsStale) return;
+    chartsStale = false;
+    lastChartDraw = performance.now();
     for (const c of charts) c.plot.setData(c.data());
   }
 
@@ -435,7 +481,7 @@ function createViews(opts) {
     /** Counts of page states as last drawn, for BO index i. */
     counts: (/** @type {number} */ i) => maps[i]?.last ?? null,
     /** Per chart: its title and how many non-empty values each of its series holds. */
-    chartPoints: () => charts.map((c) => ({
+    chartPoints: () => (drawCharts(), charts).map((c) => ({
       title: c.plot.root.parentElement?.querySelector('h3')?.textContent ?? '',
       series: c.plot.data.slice(1).map((ys) => Array.from(ys).filter((y) => y !== null && y !== undefined).length),
     })),
