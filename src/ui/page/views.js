@@ -40,7 +40,7 @@ const HEAT = Array.from({ length: 64 }, (_, i) => {
   return hslToRgb(240 - 200 * t, 70 + 20 * t, 12 + 48 * t);
 });
 const MAP_COLUMNS = 64;
-const CELL = 5;
+const CELL = 4;
 
 /**
  * @param {{ live: boolean, maxRows: number, chartIntervalMs: number }} opts live: the framebuffer
@@ -135,17 +135,21 @@ function createViews(opts) {
       const pair = document.createElement('div');
       pair.className = 'pair';
       const rowsN = Math.ceil(bo.pages / MAP_COLUMNS);
-      /** @param {string} title */
-      const canvas = (title) => {
+      /** @param {string} caption @param {string} title */
+      const canvas = (caption, title) => {
+        const fig = document.createElement('figure');
+        const cap = document.createElement('figcaption');
+        cap.textContent = caption;
         const c = document.createElement('canvas');
         c.width = MAP_COLUMNS * CELL;
         c.height = rowsN * CELL;
         c.title = title;
-        pair.append(c);
+        fig.append(cap, c);
+        pair.append(fig);
         return c;
       };
-      const states = canvas(`${bo.name}: page states, ${MAP_COLUMNS} pages per row`);
-      const heat = canvas(`${bo.name}: heat, ${MAP_COLUMNS} pages per row`);
+      const states = canvas('state', `${bo.name}: page states, ${MAP_COLUMNS} pages per row`);
+      const heat = canvas('heat', `${bo.name}: frames that dirtied each page, ${MAP_COLUMNS} pages per row`);
       div.append(h, counts, pair);
       root.append(div);
       maps.push({ states, heat, counts, last: { clean: 0, dirty: 0, sending: 0, deviceNewer: 0 } });
