@@ -26,10 +26,10 @@ export interface Dashboard {
  * The live dashboard of `vgpu-dirty run --ui`: the page's server, its update
  * channel and the sampler that watches the run, wired together. At the end
  * of the run, while the device still lives, the framebuffer is read one last
- * time and sent, so the page keeps the run's final state.
+ * time (FrameSampler.end) and sent, so the page keeps the run's final state.
  */
 export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashboard> {
-  const sampler = new FrameSampler({ image: true });
+  const sampler = new FrameSampler({ image: true, log: opts.log });
   const channel = new UpdateChannel(sampler, { intervalMs: opts.intervalMs, log: opts.log });
   const server = await startUiServer({
     port: opts.port ?? 0,
@@ -40,8 +40,8 @@ export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashb
     await channel.close();
     throw e;
   });
+  // The final state goes out before the device closes; a viewer that comes later gets it too.
   sampler.onEnd(async () => {
-    await sampler.image?.refresh().catch((e: Error) => opts.log?.(`dashboard: last read of the framebuffer failed: ${e.message}`));
     await channel.publish();
   });
   return {

@@ -27,6 +27,7 @@ export class DeviceImage {
   private readonly version: Uint32Array;
   /** Last digests seen, on the wire path. */
   private digests: Uint8Array | null = null;
+  /** The last read started, until it ends. */
   private running: Promise<boolean> | null = null;
   /** Session and bytes written it had at the last read: the same again means nothing changed. */
   private mark = '';
@@ -44,15 +45,20 @@ export class DeviceImage {
   }
 
   /**
-   * Read the device's copy now; resolves true when some page changed. One read at a
-   * time: a call while one runs joins it. Rejects when the device cannot be read
-   * (no session, a refused request); the image is then left as it was.
+   * Read the device's copy; resolves true when some page changed. Reads run one at a
+   * time, and a call made while one runs reads again after it: what it resolves with
+   * was read after the call. Rejects when the device cannot be read (no session, a
+   * refused request); the image is then left as it was.
    */
   refresh(): Promise<boolean> {
-    this.running ??= (this.device !== null ? this.readInProcess(this.device) : this.readOverWire()).finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    const read = () => (this.device !== null ? this.readInProcess(this.device) : this.readOverWire());
+    const next = (this.running ?? Promise.resolve(false)).then(read, read);
+    this.running = next;
+    const done = () => {
+      if (this.running === next) this.running = null;
+    };
+    void next.then(done, done);
+    return next;
   }
 
   /** Pages changed after refresh `since`, in ascending order. */

@@ -98,9 +98,12 @@ export class FrameSampler implements MainJobObserver {
   private last = { sent: 0, bytes: 0, faults: 0, tlbFlushes: 0, ipis: 0, switches: [] as number[] };
   private readonly ended: Array<() => Promise<void>> = [];
 
-  constructor(private readonly opts: { image?: boolean } = {}) {}
+  constructor(private readonly opts: { image?: boolean; log?: (line: string) => void } = {}) {}
 
-  /** Run fn at the end of the run, before the driver and the device close (the job waits for it). */
+  /**
+   * Run fn at the end of the run, once the status says it ended and the image was read a
+   * last time, before the driver and the device close (the job waits for it).
+   */
   onEnd(fn: () => Promise<void>): void {
     this.ended.push(fn);
   }
@@ -152,11 +155,14 @@ export class FrameSampler implements MainJobObserver {
 
   async end(report: MainJobReport): Promise<void> {
     this.emitSettledRows();
+    this.noteDeviceChanges();
+    this.finalStates = this.maps.map((m) => m.states(new Uint8Array(m.bo.pages)));
+    // The last read of the framebuffer comes before the status says "ended": a viewer that
+    // has the ended status has the final image too (reads are serialized, each after its call).
+    await this.image?.refresh().catch((e: Error) => this.opts.log?.(`dashboard: last read of the framebuffer failed: ${e.message}`));
     this.status.running = false;
     this.status.summary = report;
     this.status.elapsedMs = performance.now() - this.t0;
-    this.noteDeviceChanges();
-    this.finalStates = this.maps.map((m) => m.states(new Uint8Array(m.bo.pages)));
     for (const fn of this.ended) await fn();
     this.job = null;
   }
