@@ -194,7 +194,7 @@ export class FrameSampler implements MainJobObserver {
       for (const k in byKind) faults += byKind[k as keyof typeof byKind];
     }
     return {
-      sent: job.driver.writeback.stats.pagesTransferred, bytes: job.driver.conn.bytesSent, faults,
+      sent: job.driver.writeback.stats.pagesSent, bytes: job.driver.conn.bytesSent, faults,
       tlbFlushes: job.machine.counters.tlbFlushes, ipis: job.machine.counters.ipis,
     };
   }
