@@ -33,7 +33,8 @@ export const dashboard: Scenario = {
   id: '8',
   title: 'Dashboard overhead',
   async run(ctx: Context): Promise<Row[]> {
-    const frames = ctx.quick ? 60 : 180;
+    // 360 frames: two cycles of the scene's phases, a few seconds, several framebuffer reads per run.
+    const frames = ctx.quick ? 60 : 360;
     // No DevTools client stays attached while a run is measured: an attached client is sent
     // every WebSocket frame the page receives, a cost no user's browser pays.
     const launched = findChromium() !== null ? await launchChromium() : null;
