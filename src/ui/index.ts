@@ -6,5 +6,5 @@ export { startUiServer, UiListenError, type UiServer, type UiServerOptions } fro
 export { PageMap, readDirtyPages, forEachSet, PAGE_CLEAN, PAGE_DIRTY, PAGE_SENDING, PAGE_DEVICE_NEWER } from './page-map.js';
 export { renderReport, writeReport, type ReportData } from './report-writer.js';
 export { FrameSeries, RollingPercentiles, type Column, type Columns, type Merge, type Row } from './series.js';
-export { UpdateChannel, encodeFrame, decodeFrame, type Part, type Published, type UpdateChannelOptions } from './update-channel.js';
+export { UpdateChannel, encodeFrame, decodeFrame, type Part, type Published, type UpdateChannelOptions, type ViewerSocket } from './update-channel.js';
 export { NodeViewer } from './node-viewer.js';

@@ -1,6 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+
+/** What the channel uses of a viewer's socket (a ws WebSocket). */
+export type ViewerSocket = Pick<WebSocket, 'send' | 'on' | 'close' | 'terminate' | 'bufferedAmount' | 'readyState'>;
 import type { FrameSampler } from './frame-sampler.js';
 
 export interface UpdateChannelOptions {
@@ -12,11 +15,13 @@ export interface UpdateChannelOptions {
   highWaterBytes?: number;
   /** Viewers at once (default 8); more are closed with 1013. */
   maxViewers?: number;
+  /** Longest wait for a viewer to take an update before publish() resolves anyway (default 5000 ms). */
+  sendTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
 interface Viewer {
-  ws: WebSocket;
+  ws: ViewerSocket;
   /** Next series row it needs, and the image refresh it has. */
   rows: number;
   image: number;
@@ -36,8 +41,6 @@ export interface Published {
   viewers: number;
 }
 
-/** Longest wait for a viewer to take an update before publish() resolves anyway. */
-const SEND_TIMEOUT_MS = 5000;
 
 /**
  * The dashboard's own WebSocket (not the device protocol): the server pushes,
@@ -83,14 +86,17 @@ export class UpdateChannel {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      if (this.closed || this.viewers.size >= this.maxViewers) return ws.close(1013, 'too many viewers');
-      const v: Viewer = { ws, rows: 0, image: 0, hasRun: false, sending: false, final: false };
-      this.viewers.add(v);
-      ws.on('error', () => ws.terminate());
-      ws.on('close', () => this.viewers.delete(v));
-      ws.on('message', () => {}); // nothing is expected from the page
-    });
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.addViewer(ws));
+  }
+
+  /** A viewer connected (its socket is open). */
+  addViewer(ws: ViewerSocket): void {
+    if (this.closed || this.viewers.size >= this.maxViewers) return ws.close(1013, 'too many viewers');
+    const v: Viewer = { ws, rows: 0, image: 0, hasRun: false, sending: false, final: false };
+    this.viewers.add(v);
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => this.viewers.delete(v));
+    ws.on('message', () => {}); // nothing is expected from the page
   }
 
   /**
@@ -134,7 +140,7 @@ export class UpdateChannel {
       const sends: Array<Promise<void>> = [];
       let served = 0;
       for (const v of this.viewers) {
-        if (v.sending || v.final || v.ws.bufferedAmount > this.highWater || v.ws.readyState !== v.ws.OPEN) continue;
+        if (v.sending || v.final || v.ws.bufferedAmount > this.highWater || v.ws.readyState !== OPEN) continue;
         const parts: Part[] = [];
         states.forEach((st, i) => parts.push([`states${i}`, st], [`heat${i}`, bytesOf(s.maps[i]!.heat)]));
         parts.push(['writtenBack', bytesOf(overlays.writtenBack)], ['deviceChanged', bytesOf(overlays.deviceChanged)]);
@@ -163,7 +169,7 @@ export class UpdateChannel {
         if (!s.status.running) v.final = true;
         served++;
         sends.push(new Promise<void>((resolve) => {
-          const timeout = setTimeout(resolve, SEND_TIMEOUT_MS);
+          const timeout = setTimeout(resolve, this.opts.sendTimeoutMs ?? 5000);
           const last = chunks.length - 1;
           chunks.forEach((c, i) => v.ws.send(c, { binary: true, fin: i === last }, i < last ? undefined : () => {
             v.sending = false;
@@ -200,6 +206,8 @@ function pageRuns(bytes: Uint8Array, pages: readonly number[], pageSize: number)
 export type Part = [name: string, data: Uint8Array | readonly Uint8Array[]];
 
 const align4 = (n: number) => (n + 3) & ~3;
+/** WebSocket readyState of an open socket. */
+const OPEN = 1;
 const PADDING = new Uint8Array(3);
 
 /**

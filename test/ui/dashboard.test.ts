@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import WebSocket from 'ws';
 import { runMainJob } from '../../src/index.js';
-import { decodeFrame, encodeFrame, NodeViewer, PAGE_CLEAN, type Part, startDashboard } from '../../src/ui/index.js';
+import { decodeFrame, encodeFrame, FrameSampler, NodeViewer, PAGE_CLEAN, type Part, startDashboard, UpdateChannel, type ViewerSocket } from '../../src/ui/index.js';
 
 /** GET (or another method) with explicit headers; resolves status and body. */
 function get(url: string, opts: { method?: string; host?: string } = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
@@ -115,5 +115,69 @@ test('a run seen through the update channel: run info once, every row in order, 
   } finally {
     await viewer.close();
     await d.close();
+  }
+});
+
+/** A viewer's socket without a network: it keeps what it is sent; it takes updates, or never, or has a full buffer. */
+function fakeViewer(kind: 'takes' | 'stuck' | 'full') {
+  const messages: Buffer[] = [];
+  let fragments: Uint8Array[] = [];
+  const socket = {
+    bufferedAmount: kind === 'full' ? 64 << 20 : 0,
+    readyState: 1,
+    send(data: Uint8Array, opts: { fin?: boolean }, cb?: () => void) {
+      fragments.push(data);
+      if (opts.fin === false) return;
+      messages.push(Buffer.concat(fragments));
+      fragments = [];
+      if (kind !== 'stuck') setImmediate(() => cb?.());
+    },
+    on() {
+      return socket;
+    },
+    close() {},
+    terminate() {},
+  };
+  return { socket: socket as unknown as ViewerSocket, messages };
+}
+
+test('flow control: a viewer that does not take its update is skipped, not queued for; a full send buffer is skipped; the others go on', async () => {
+  const sampler = new FrameSampler();
+  const channel = new UpdateChannel(sampler, { intervalMs: 3_600_000, sendTimeoutMs: 100 });
+  const takes = fakeViewer('takes');
+  const stuck = fakeViewer('stuck');
+  const full = fakeViewer('full');
+  for (const v of [takes, stuck, full]) channel.addViewer(v.socket);
+  let checked = false;
+  try {
+    await runMainJob({
+      frames: 8, hz: 0, verifyEvery: 0,
+      observer: {
+        start: (j) => sampler.start(j),
+        flush: (f, p) => sampler.flush(f, p),
+        end: (r) => sampler.end(r),
+        frame: async (f, w) => {
+          sampler.frame(f, w);
+          if (f !== 5) return;
+          const t0 = performance.now();
+          const first = await channel.publish();
+          assert.equal(first.viewers, 2, 'the full one is skipped');
+          assert.ok(performance.now() - t0 < 2000, 'publish waits for a stuck viewer only up to its bound');
+          const second = await channel.publish();
+          assert.equal(second.viewers, 1, 'the stuck one is skipped until it takes what it has');
+          assert.deepEqual([takes.messages.length, stuck.messages.length, full.messages.length], [2, 1, 0], 'nothing queued for the others');
+          const [a, b] = takes.messages.map((m) => decodeFrame(m).header as { seq: number; rows: { from: number; to: number } });
+          assert.equal(b!.seq, second.seq);
+          assert.equal(b!.rows.from, a!.rows.to, 'each update starts where the viewer\'s last one ended');
+          (full.socket as { bufferedAmount: number }).bufferedAmount = 0;
+          assert.equal((await channel.publish()).viewers, 2, 'a drained buffer gets updates again');
+          assert.equal(full.messages.length, 1);
+          checked = true;
+        },
+      },
+    });
+    assert.ok(checked);
+  } finally {
+    await channel.close();
   }
 });
