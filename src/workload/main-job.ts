@@ -1,5 +1,6 @@
 import { startDevice, type Device } from '../../device/index.js';
 import { Machine } from '../core/index.js';
+import type { Bo } from '../driver/bo.js';
 import { type DirtyConfig } from '../driver/config.js';
 import { Driver } from '../driver/driver.js';
 import type { FlushResult, WritebackOptions } from '../driver/writeback.js';
@@ -25,7 +26,10 @@ export interface MainJobOptions {
   controlToken?: string;
   /** The device renders into the framebuffer every N frames (default 20; 0 never). */
   gpuEvery?: number;
+  /** Frames to run (default 360); 0 runs until `signal` aborts. */
   frames?: number;
+  /** Ends the run after the current frame; the final verification and the report follow as usual. */
+  signal?: AbortSignal;
   /** Frames per second of the sync loop (default 60); 0 runs unpaced, as fast as possible. */
   hz?: number;
   cpus?: number;
@@ -40,7 +44,42 @@ export interface MainJobOptions {
   onFrame?: (frame: number, frames: number) => void;
   /** Called with the driver once it is connected (for instrumentation). */
   onDriver?: (driver: Driver) => void;
+  /** Sees the run as it goes (the dashboard, the report). */
+  observer?: MainJobObserver;
   log?: (line: string) => void;
+}
+
+/** What an observer of the main job can look at: live objects, read them, do not drive them. */
+export interface MainJobView {
+  driver: Driver;
+  machine: Machine;
+  /** The embedded device, or null with deviceUrl. */
+  device: Device | null;
+  fb: { bo: Bo; width: number; height: number; bytesPerPixel: number; pitch: number };
+  vb: Bo;
+  /** The run's settings after defaults. */
+  settings: {
+    frames: number; hz: number; cpus: number; strategy: Strategy; gpuEvery: number; verifyEvery: number;
+    seed: number; device: string; deviceWrites: boolean; windowBatches: number;
+  };
+}
+
+/**
+ * Hooks called at fixed points of the run. A hook that returns a promise
+ * makes the job wait for it (tests pause the run at a known point that way);
+ * an observer that must not slow the run returns nothing.
+ */
+export interface MainJobObserver {
+  /** The BOs exist, mapped; no frame has run. */
+  start?(job: MainJobView): void | Promise<void>;
+  /** Frame f is drawn (and the device's own write of frame f made); its flush has not started. */
+  frame?(f: number, written: { fbPages: number; vbPages: number }): void | Promise<void>;
+  /** The flush of frame f started; `result` settles when the device applied it (or it failed). */
+  flush?(f: number, result: Promise<FlushResult>): void | Promise<void>;
+  /** A coherence verification after frame `frames` ended (`ok` for this verification alone). */
+  verified?(v: { frames: number; ok: boolean; differingPages: number }): void;
+  /** The final verification is done and the report made; the driver and the device still live. */
+  end?(report: MainJobReport): void | Promise<void>;
 }
 
 /** The summary of a run; the first keys are the documented `--json` output. */
@@ -147,14 +186,16 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     };
     // Coherence is the digest comparison alone. A flush that fails inside it (a
     // device fault) is counted and retried: the driver recovers by itself.
-    const verify = async () => {
+    const verify = async (after: number) => {
       await Promise.all(pending);
+      const before = differingPages;
+      let ok = true;
       for (const bo of [fbBo, vbBo]) {
         for (let attempt = 1; ; attempt++) {
           try {
             const r = await driver.verifyCoherent(bo);
             if (!r.ok) {
-              coherent = false;
+              ok = false;
               differingPages += r.differing.length;
             }
             break;
@@ -162,25 +203,39 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
             flushErrors++;
             opts.log?.(`verification of BO ${bo.id} failed: ${(e as Error).message}`);
             if (attempt === VERIFY_ATTEMPTS) {
-              coherent = false;
+              ok = false;
               break;
             }
             await new Promise((r) => setTimeout(r, 100 * attempt));
           }
         }
       }
+      if (!ok) coherent = false;
+      opts.observer?.verified?.({ frames: after, ok, differingPages: differingPages - before });
     };
+    const observer = opts.observer;
+    await observer?.start?.({
+      driver, machine, device, fb: { bo: fbBo, width: FB.width, height: FB.height, bytesPerPixel: FB.bpp, pitch: FB.width * FB.bpp }, vb: vbBo,
+      settings: {
+        frames, hz, cpus: machine.cpus.length, strategy, gpuEvery, verifyEvery, seed: opts.seed ?? 1, device: opts.deviceUrl ?? 'embedded',
+        deviceWrites: gpu !== null, windowBatches: driver.writeback.windowBatches,
+      },
+    });
     const start = performance.now();
-    for (let f = 0; f < frames; f++) {
+    let f = 0;
+    for (; (frames === 0 || f < frames) && opts.signal?.aborted !== true; f++) {
       const w = await scene.frame(f);
       pagesDirtied += w.fbPages + w.vbPages;
       if (gpu !== null && f % gpuEvery === gpuEvery >> 1) {
         await gpu.render(f).catch((e: Error) => opts.log?.(`device-side write failed: ${e.message}`));
       }
       if (strategy === 'full') for (const bo of [fbBo, vbBo]) for (const r of bo.resources) r.markAllDirty();
-      track(driver.flush());
+      await observer?.frame?.(f, w);
+      const flushed = driver.flush();
+      track(flushed);
+      await observer?.flush?.(f, flushed);
       opts.onFrame?.(f + 1, frames);
-      if (verifyEvery > 0 && (f + 1) % verifyEvery === 0) await verify();
+      if (verifyEvery > 0 && (f + 1) % verifyEvery === 0) await verify(f + 1);
       if (hz > 0) {
         const wait = start + ((f + 1) * 1000) / hz - performance.now();
         await new Promise((r) => setTimeout(r, Math.max(0, wait)));
@@ -188,12 +243,12 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
         await Promise.race(pending);
       }
     }
-    await verify();
+    await verify(f);
     latencies.sort((a, b) => a - b);
     const cpus = machine.cpus;
-    const sum = (f: (c: (typeof cpus)[number]) => number) => cpus.reduce((a, c) => a + f(c), 0);
-    return {
-      frames,
+    const sum = (g: (c: (typeof cpus)[number]) => number) => cpus.reduce((a, c) => a + g(c), 0);
+    const report: MainJobReport = {
+      frames: f,
       pagesDirtied,
       pagesSent: driver.writeback.stats.pagesSent,
       bytesOnWire: driver.conn.bytesSent,
@@ -208,10 +263,12 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       seconds: round((performance.now() - t0) / 1000),
       flushErrors,
       differingPages,
-      scanMsPerFrame: round(driver.writeback.stats.scanMs / frames),
+      scanMsPerFrame: round(driver.writeback.stats.scanMs / Math.max(1, f)),
       deviceWrites: gpu?.writes ?? 0,
       readbacks: driver.readbacks,
     };
+    await observer?.end?.(report);
+    return report;
   } finally {
     await gpu?.close();
     await driver.close();
