@@ -91,6 +91,10 @@ export class DmaFrameWriter {
   }
 
   private bin(len: number, fill: (buf: Uint8Array, at: number) => void): void {
+    // Callers size entries by room(); an entry that does not fit would corrupt the frame.
+    if (!Number.isInteger(len) || len < 0 || this.pos + 5 + len > this.buf.length) {
+      throw new RangeError(`a ${len}-byte entry does not fit the ${this.buf.length - this.pos} bytes left in the frame`);
+    }
     this.byte(0xc6);
     this.u32(len);
     fill(this.buf, this.pos);

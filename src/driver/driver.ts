@@ -8,6 +8,7 @@ import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from './config.js';
 import { type ConnectOptions, DeviceConnection, type ConnectionOptions } from './connection.js';
 import type { Definition } from './definition.js';
 import { BoDirtyTracker, zapBoPages } from './dirty-tracker.js';
+import { RefusedDestroys } from './refused-destroys.js';
 import { BufferResource, type Resource } from './resource.js';
 import { SurfaceResource, type SurfaceLayout } from './surface.js';
 import { boVmOps } from './vm-ops.js';
@@ -60,6 +61,7 @@ export class Driver {
   resyncs = 0;
   readbacks = 0;
   private readonly bosById = new Map<number, Bo>();
+  private readonly refusedDestroys: RefusedDestroys;
   private readonly surfaces: SurfaceResource[] = [];
   private nextSid = 1;
 
@@ -78,12 +80,14 @@ export class Driver {
       log: options.log,
       ...options.connection,
     });
+    this.refusedDestroys = new RefusedDestroys(this.conn, options.log);
     this.writeback = new WritebackEngine(this.conn, () => this.space.all, {
       ...options.writeback,
       // Guest memory must hold the device's changes before any page of it is read for upload,
       // and the device must know an object before anything is uploaded to it.
       beforeRound: async () => {
         await this.readbackAll();
+        this.refusedDestroys.resendDue(); // frees device memory the defines below may need
         this.defineRefused();
       },
     });
@@ -153,10 +157,11 @@ export class Driver {
       const i = this.surfaces.indexOf(res as SurfaceResource);
       if (i >= 0) {
         this.surfaces.splice(i, 1);
-        this.sendIfOpen({ op: 'destroySurface', sid: (res as SurfaceResource).sid });
+        const sid = (res as SurfaceResource).sid;
+        this.refusedDestroys.send({ op: 'destroySurface', sid }, `destroySurface surface ${sid}`);
       }
     }
-    this.sendIfOpen({ op: 'destroyBo', bo: bo.id });
+    this.refusedDestroys.send({ op: 'destroyBo', bo: bo.id }, `destroyBo BO ${bo.id}`);
     this.bosById.delete(bo.id);
     this.space.destroy(bo);
   }
@@ -204,6 +209,7 @@ export class Driver {
 
   /** A fresh device session knows nothing: define everything again and upload it all (resync). */
   private resync(): void {
+    this.refusedDestroys.clear();
     if (this.bosById.size === 0) return;
     this.resyncs++;
     for (const bo of this.bosById.values()) {
@@ -354,9 +360,6 @@ export class Driver {
     if (!this.conn.isOpen) throw new DeviceLostError('no device session: cannot define objects now');
   }
 
-  private sendIfOpen(cmd: Parameters<DeviceConnection['send']>[0]): void {
-    if (this.conn.isOpen) this.conn.send(cmd);
-  }
 }
 
 /** Bytes of a readbackData reply besides its data: the map and its fixed fields, and per range. */

@@ -9,3 +9,5 @@ export * from './resource.js';
 export * from './surface.js';
 export * from './vm-ops.js';
 export * from './writeback.js';
+export * from './refused-destroys.js';
+export * from './definition.js';

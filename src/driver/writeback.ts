@@ -401,7 +401,7 @@ function pagesOf(u: Upload): [Bo, number, number] {
  * targets one BO ('write') or one surface ('writeSurface'); long ranges and
  * big boxes are split. Returns the payload bytes added.
  */
-interface FrameHeader {
+export interface FrameHeader {
   seq: number;
   /** Entries allowed in one frame (the device's maxRanges). */
   maxEntries: number;
@@ -410,7 +410,8 @@ interface FrameHeader {
   fence: number | undefined;
 }
 
-function fillBatch(w: DmaFrameWriter, uploads: Upload[], { seq, maxEntries, seen, fence }: FrameHeader): number {
+/** @internal exported for its property test */
+export function fillBatch(w: DmaFrameWriter, uploads: Upload[], { seq, maxEntries, seen, fence }: FrameHeader): number {
   const first = uploads[0]!;
   let payload = 0;
   if (first.kind === 'range') {
@@ -443,7 +444,7 @@ function fillBatch(w: DmaFrameWriter, uploads: Upload[], { seq, maxEntries, seen
     const room = w.room();
     let rows = Math.min(u.h, Math.floor(room / rowBytes));
     let cols = u.w;
-    if (rows === 0) {
+    if (rows <= 0) { // not one whole row fits (room may be negative once a frame is nearly full)
       if (w.entries > 0 || room < bpp) break;
       rows = 1;
       cols = Math.floor(room / bpp); // a single row wider than a frame: split along x

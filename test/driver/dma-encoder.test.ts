@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decode } from '@msgpack/msgpack';
 import { decodeDriverFrame, ProtocolError } from '../../protocol/index.js';
-import { DmaFrameWriter } from '../../src/index.js';
+import fc from 'fast-check';
+import { DmaFrameWriter, fillBatch, SurfaceResource, type Upload } from '../../src/index.js';
+import { propertySeed } from '../core/fixtures.js';
+import { offlineSpace } from './fixtures.js';
 
 test('hand-encoded write frames are standard MessagePack that the device validator accepts', () => {
   for (const seq of [1, 200, 70_000, 2 ** 32 + 5]) {
@@ -27,4 +30,30 @@ test('hand-encoded writeSurface frames decode to the boxes and pixels given', ()
   const msg = decodeDriverFrame(w.finish());
   assert.deepEqual(msg, { op: 'writeSurface', seq: 7, sid: 2, seen: 0, fence: 3, boxes: [[1, 2, 0, 2, 2, 1, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])]] });
   assert.equal(w.entries, 1);
+});
+
+test('fillBatch packs any boxes of a surface into frames the device accepts, whatever room the frame has left', async (t) => {
+  const seed = propertySeed(9090);
+  t.diagnostic(`fast-check seed ${seed}`);
+  const { space } = offlineSpace();
+  const bo = space.create(64 * 4096);
+  const surface = new SurfaceResource(bo, 0, 1, { width: 128, height: 128, depth: 1, bytesPerPixel: 4, rowPitch: 2048 });
+  const box = fc.record({ x: fc.nat(127), y: fc.nat(127), w: fc.integer({ min: 1, max: 128 }), h: fc.integer({ min: 1, max: 128 }) })
+    .map(({ x, y, w, h }) => ({ x, y, w: Math.min(w, 128 - x), h: Math.min(h, 128 - y) }));
+  fc.assert(fc.property(fc.array(box, { minLength: 1, maxLength: 12 }), fc.integer({ min: 200, max: 70_000 }), (boxes, frameBytes) => {
+    const uploads: Upload[] = boxes.map((b) => ({ kind: 'box', res: surface, z: 0, d: 1, ...b }));
+    const want = boxes.reduce((sum, b) => sum + b.w * b.h * 4, 0);
+    let sent = 0;
+    for (let frames = 0; uploads.length > 0; frames++) {
+      assert.ok(frames < 10_000, 'fillBatch makes progress');
+      const w = new DmaFrameWriter(new Uint8Array(frameBytes));
+      const payload = fillBatch(w, uploads, { seq: 1, maxEntries: 1000, seen: 0, fence: 2 });
+      const msg = decodeDriverFrame(w.finish());
+      assert.ok(!(msg instanceof ProtocolError), String(msg));
+      assert.ok(msg.op === 'writeSurface');
+      assert.equal(msg.boxes.reduce((sum, b) => sum + b[6].length, 0), payload);
+      sent += payload;
+    }
+    assert.equal(sent, want);
+  }), { seed, numRuns: 300 });
 });

@@ -117,3 +117,26 @@ test('a flush overlapping an earlier one that fails does not resolve without the
     await env.close();
   }
 });
+
+test('a refused destroy is sent again: the device frees the memory that later definitions need', async () => {
+  const env = await online({ limits: { maxTotalBytes: 8 * PS } });
+  try {
+    const { drv, dev, machine, mm } = env;
+    const a = drv.createBo(4 * PS);
+    drv.createSurface(a, 0, { width: 1024, height: 4, depth: 1, bytesPerPixel: 4 });
+    await drv.flush();
+    dev.faults.failNth(1, { message: 'destroy refused once' }); // destroySurface; destroyBo then fails with in_use
+    drv.destroyBo(a);
+    const { bo: b, v } = env.buffer(6); // fits only once A is gone
+    machine.cpus[0]!.write8(mm, v.start + 5 * PS, 3);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 4 && outcomes.at(-1) !== 'ok'; i++) {
+      outcomes.push(await drv.flush().then(() => 'ok', (e: Error) => (e as DeviceError).code ?? e.message));
+    }
+    assert.equal(outcomes.at(-1), 'ok', `flush outcomes ${outcomes.join(', ')}`);
+    assert.deepEqual(dev.sessions()[0]!.boIds(), [b.id]);
+    assert.equal(dev.sessions()[0]!.bo(b.id)![5 * PS], 3);
+  } finally {
+    await env.close();
+  }
+});
