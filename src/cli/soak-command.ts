@@ -20,8 +20,8 @@ Invariants, checked as the run goes:
                        (compared inside the device, bytes covered by resources)
   guest-keeps-writes   guest memory holds every CPU write and every device
                        write it was told about
-  converges            once the faults stop, the device copy becomes coherent
-                       within 4 flushes, with no user action
+  converges            once the faults stop, flushing at 60 Hz makes the device
+                       copy coherent within 3 s, with no other user action
   bounded-waits        no flush, fence, connect or close waits longer than
                        --hang-ms
   no-unhandled-errors  no unhandled rejection, no uncaught exception

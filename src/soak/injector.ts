@@ -88,7 +88,9 @@ export class FaultInjector {
     const hog = new DeviceConnection({ url: this.device.url, reconnect: false, name: 'soak hog' });
     this.hog = hog;
     await within(hog.connect(), this.hangMs, 'hog connect');
-    const stats = await within(hog.request<StatsData>({ op: 'stats' }), this.hangMs, 'hog stats');
+    // A device-wide failNth (refuseResync) may refuse the hog's commands: it then holds nothing.
+    const stats = await within(hog.request<StatsData>({ op: 'stats' }).catch(() => null), this.hangMs, 'hog stats');
+    if (stats === null) return;
     const { maxTotalBytes, maxBoSize } = this.device.options.limits;
     const size = Math.min(maxBoSize, maxTotalBytes - stats.deviceBytes - slackPages * this.device.options.pageSize);
     if (size < 1) return;

@@ -1,5 +1,5 @@
 import { Prng } from './prng.js';
-import { type BoSpec, type MappingSpec, type World, boSpec } from './world.js';
+import { type BoSpec, MAX_LIVE_BOS, type MappingSpec, type World, boSpec } from './world.js';
 
 /**
  * Faults the soak injects through the device's own facilities (device/faults.ts,
@@ -69,9 +69,6 @@ interface LiveVma {
   pages: number;
 }
 
-/** Largest number of BOs alive at once. */
-const MAX_BOS = 8;
-
 /**
  * The program of a world: segments, each a barrier, then a few barrier
  * actions (device writes, faults, BOs created or destroyed), then free steps
@@ -115,7 +112,7 @@ export function programFor(world: World): Program {
       const what = rng.weighted<'gpuWrite' | 'fault' | 'create' | 'destroy'>([
         ['gpuWrite', bos.size > 0 ? 3 : 0],
         ['fault', 4],
-        ['create', bos.size < MAX_BOS ? 1 : 0],
+        ['create', bos.size < MAX_LIVE_BOS ? 1 : 0],
         ['destroy', bos.size > 1 ? 0.5 : 0],
       ]);
       if (what === 'gpuWrite') {

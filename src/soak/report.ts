@@ -36,7 +36,7 @@ export function formatSummary(s: SoakSummary): string[] {
     ['flushes checked', `${s.flushesChecked} resolved and compared, ${s.flushesRejected} rejected, ${s.flushesUnchecked} with their session gone`],
     ['device writes', `${s.deviceWrites} (readbacks ${s.readbacks})`],
     ['resyncs', String(s.resyncs)],
-    ['converged within', `${s.maxConvergeFlushes} flush(es) after the faults stopped (worst run)`],
+    ['converged within', `${s.maxConvergeFlushes} flush(es), ${s.maxConvergeMs} ms after the faults stopped (worst run)`],
     ['lost pages', String(s.lostPages)],
     ['hangs', String(s.hangs)],
     ['violations', String(s.violations.length)],

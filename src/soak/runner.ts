@@ -14,8 +14,8 @@ import { type BoSpec, type World, worldFor } from './world.js';
 export interface RunOptions {
   /** Bound of every wait (invariant c), in ms (default 5000). */
   hangMs?: number;
-  /** Flushes on an open session allowed to reach coherence once the faults stop (default 4). */
-  convergeFlushes?: number;
+  /** Time allowed to reach coherence once the faults stop, flushing every 16 ms (default 3000 ms). */
+  convergeMs?: number;
   /** Receives one line per step and per flush outcome. */
   trace?: (line: string) => void;
 }
@@ -49,8 +49,9 @@ export interface RunResult {
   resyncs: number;
   /** Synchronous writes refused with AccessBlockedError while the device was stalled (not retried). */
   blockedWrites: number;
-  /** Flushes the driver needed to become coherent after the faults stopped. */
+  /** Flushes, and milliseconds, the driver needed to become coherent after the faults stopped. */
   convergedAfter: number | null;
+  convergeMs: number | null;
   violation: Violation | null;
   ms: number;
 }
@@ -65,7 +66,9 @@ interface VmaHandle {
   bo: BoHandle;
 }
 
-const DEFAULTS = { hangMs: 5000, convergeFlushes: 4 };
+const DEFAULTS = { hangMs: 5000, convergeMs: 3000 };
+/** The calm phase flushes like a 60 Hz frame loop. */
+const FRAME_MS = 16;
 
 /** One seeded run: its world, its program, a device, a machine and a driver of its own. */
 export class Run {
@@ -73,7 +76,7 @@ export class Run {
   readonly program: Program;
   readonly result: RunResult;
   private readonly hangMs: number;
-  private readonly convergeFlushes: number;
+  private readonly convergeMs: number;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly oracle = new Oracle();
   private readonly bos: Array<BoHandle | null> = [];
@@ -90,11 +93,11 @@ export class Run {
     this.world = worldFor(seed);
     this.program = programFor(this.world);
     this.hangMs = opts.hangMs ?? DEFAULTS.hangMs;
-    this.convergeFlushes = opts.convergeFlushes ?? DEFAULTS.convergeFlushes;
+    this.convergeMs = opts.convergeMs ?? DEFAULTS.convergeMs;
     this.trace = opts.trace;
     this.result = {
       seed, steps: 0, skipped: 0, faults: {} as Record<FaultKind, number>, flushesChecked: 0, flushesRejected: 0, flushesUnchecked: 0,
-      lostPages: 0, hangs: 0, deviceWrites: 0, readbacks: 0, resyncs: 0, blockedWrites: 0, convergedAfter: null, violation: null, ms: 0,
+      lostPages: 0, hangs: 0, deviceWrites: 0, readbacks: 0, resyncs: 0, blockedWrites: 0, convergedAfter: null, convergeMs: null, violation: null, ms: 0,
     };
   }
 
@@ -130,6 +133,8 @@ export class Run {
     this.machine = new Machine({ cpus: w.machine.cpus, arch: w.machine.arch, pageSize: w.machine.pageSize, tlbEntries: w.machine.tlbEntries, memoryBytes: w.machine.memoryBytes });
     this.driver = await within(Driver.connect({
       machine: this.machine, url: this.device.url, dirty: w.dirty, writeback: w.writeback, connection: w.reconnect,
+      // Room to place any BO first-fit however destroys fragmented the device address space.
+      capacityPages: 4 * this.machine.phys.nrFrames,
       log: this.trace && ((line) => this.trace!(`  driver: ${line}`)),
     }), this.hangMs, 'connect');
     this.injector = new FaultInjector(this.device, this.driver, this.hangMs);
@@ -173,8 +178,10 @@ export class Run {
       case 'barrier':
         return this.barrier();
       case 'gpuWrite':
+        await this.quiesce();
         return this.gpuWrite(step);
       case 'fault':
+        await this.quiesce();
         return this.injector.arm(step.fault);
       case 'unhog':
         return this.injector.unhog();
@@ -331,6 +338,16 @@ export class Run {
     if (diff !== null) this.violate(INVARIANTS.guest, 'guest memory lost a write', diff);
   }
 
+  /**
+   * Wait until the device has applied everything the driver sent (a define or
+   * destroy of a barrier action), so a fault armed or a device write made next
+   * meets the state the program says, not whatever the socket delivered so far.
+   */
+  private async quiesce(): Promise<void> {
+    if (!this.driver.conn.isOpen) return;
+    await within(this.driver.conn.fence().then(() => undefined, () => undefined), this.hangMs, 'fence');
+  }
+
   /** The device writes into a BO of the driver's session and announces it; the run waits for the announcement. */
   private async gpuWrite(step: Extract<Step, { op: 'gpuWrite' }>): Promise<void> {
     const h = this.bos[step.bo];
@@ -353,29 +370,41 @@ export class Run {
     await until(() => conn.sessions !== sessions || !conn.isOpen || conn.seenDeviceWrites > seen, this.hangMs, 'the deviceWrite announcement');
   }
 
-  /** Faults stop; the driver must become coherent within convergeFlushes flushes on an open session. */
+  /**
+   * Faults stop. The program then flushes like a 60 Hz frame loop, and the
+   * driver must become coherent by itself within convergeMs: a define the
+   * device refused is retried with a backoff, so the bound is in time, and
+   * the number of flushes it took is recorded.
+   */
   private async calm(): Promise<void> {
     await this.injector.calm();
     await Promise.all(this.inFlight);
+    const deadline = performance.now() + this.convergeMs;
     let last: Difference | null = null;
-    for (let k = 1; k <= this.convergeFlushes; k++) {
+    let flushes = 0;
+    for (;;) {
       await within(this.driver.conn.ready(), this.hangMs, 'reconnect');
       const ok = await this.flush();
+      flushes++;
       if (this.result.violation !== null) return;
       this.oracle.settleDeviceWrites(this.openSession(), (s, b) => s.bo.page(Math.floor(b / s.pageSize))[b % s.pageSize]!);
-      if (!ok) continue;
-      const sid = this.openSession();
-      const view = sid === null ? undefined : this.device.session(sid);
-      last = this.oracle.checkCoherent((id) => view?.bo(id));
-      if (last === null) {
-        this.result.convergedAfter = k;
-        return;
+      if (ok) {
+        const sid = this.openSession();
+        const view = sid === null ? undefined : this.device.session(sid);
+        last = this.oracle.checkCoherent((id) => view?.bo(id));
+        if (last === null) {
+          this.result.convergedAfter = flushes;
+          this.result.convergeMs = performance.now() - (deadline - this.convergeMs);
+          return;
+        }
       }
+      if (performance.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, FRAME_MS));
     }
     if (last !== null) this.result.lostPages += last.pageCount;
     this.violate(INVARIANTS.converge, last === null
-      ? `every one of ${this.convergeFlushes} flushes after the faults stopped was rejected`
-      : `not coherent after ${this.convergeFlushes} flushes once the faults stopped`, last ?? undefined);
+      ? `every one of ${flushes} flushes in the ${this.convergeMs} ms after the faults stopped was rejected`
+      : `not coherent after ${flushes} flushes in the ${this.convergeMs} ms after the faults stopped`, last ?? undefined);
   }
 
   private openSession(): number | null {

@@ -31,8 +31,9 @@ export interface SoakSummary {
   resyncs: number;
   lostPages: number;
   hangs: number;
-  /** Most flushes any run needed to become coherent after its faults stopped. */
+  /** Most flushes, and most milliseconds, any run needed to become coherent after its faults stopped. */
   maxConvergeFlushes: number;
+  maxConvergeMs: number;
   violations: Violation[];
   seconds: number;
 }
@@ -53,7 +54,7 @@ export async function soak(opts: SoakOptions): Promise<SoakSummary> {
     firstSeed: opts.seed, lastSeed: opts.seed, runs: 0, steps: 0,
     faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>, faultsInjected: 0,
     flushesChecked: 0, flushesRejected: 0, flushesUnchecked: 0, deviceWrites: 0, readbacks: 0, resyncs: 0,
-    lostPages: 0, hangs: 0, maxConvergeFlushes: 0, violations: [], seconds: 0,
+    lostPages: 0, hangs: 0, maxConvergeFlushes: 0, maxConvergeMs: 0, violations: [], seconds: 0,
   };
   let current: Run | null = null;
   const onRejection = (e: unknown): void => current?.noteUnhandled('unhandled rejection', e);
@@ -97,5 +98,6 @@ function add(s: SoakSummary, r: RunResult): void {
   s.lostPages += r.lostPages;
   s.hangs += r.hangs;
   s.maxConvergeFlushes = Math.max(s.maxConvergeFlushes, r.convergedAfter ?? 0);
+  s.maxConvergeMs = Math.max(s.maxConvergeMs, Math.round(r.convergeMs ?? 0));
   if (r.violation !== null) s.violations.push(r.violation);
 }

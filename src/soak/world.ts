@@ -24,7 +24,7 @@ export interface World {
   writeback: { maxBatchBytes: number; windowBatches: number };
   reconnect: { backoffInitialMs: number; backoffMaxMs: number };
   device: { limits: Limits; fenceLatency: number };
-  /** Bytes of BOs alive at once the program never exceeds (the machine and the device are sized from it). */
+  /** Bytes of BOs alive at once the program never exceeds (the machine and the device are sized from it; a tight device has exactly this much). */
   maxLiveBytes: number;
   bos: BoSpec[];
 }
@@ -48,6 +48,8 @@ export interface MappingSpec {
 }
 
 const KIB = 1024;
+/** Largest number of BOs alive at once. */
+export const MAX_LIVE_BOS = 8;
 
 /** The world of seed `seed`. */
 export function worldFor(seed: number): World {
@@ -57,13 +59,15 @@ export function worldFor(seed: number): World {
   const bos: BoSpec[] = [];
   const initial = rng.int(1, 4);
   for (let i = 0; i < initial; i++) bos.push(boSpec(rng, pageSize, processes));
-  const maxLiveBytes = Math.max(4 << 20, 2 * bos.reduce((s, b) => s + b.size, 0));
+  const initialBytes = bos.reduce((s, b) => s + b.size, 0);
+  // Tight: the initial BOs fit with a little room, and the program stays within it: only a
+  // fault (the hog, a leaked device object) makes a define run out of room.
   const tight = rng.chance(0.35);
+  const maxLiveBytes = tight ? initialBytes + rng.int(0, 48) * pageSize : Math.max(4 << 20, 2 * initialBytes);
   const limits: Limits = {
     maxBos: 4096,
     maxBoSize: 256 << 20,
-    // Tight: the initial BOs fit with a little room; BOs created later may be refused ('limit').
-    maxTotalBytes: tight ? bos.reduce((s, b) => s + b.size, 0) + rng.int(0, 48) * pageSize : 2 * maxLiveBytes,
+    maxTotalBytes: tight ? maxLiveBytes : 2 * maxLiveBytes,
     maxSurfaces: 4096,
     maxMessageSize: rng.pick([128 * KIB, 1024 * KIB, 16384 * KIB]),
     maxRanges: rng.pick([4, 16, 64, 16384]),
@@ -75,8 +79,8 @@ export function worldFor(seed: number): World {
       arch: rng.chance(0.7) ? 'x86' : 'sw-dirty',
       pageSize,
       tlbEntries: rng.pick([16, 64]),
-      // Frames for every BO page alive at once, plus page tables' worth of slack.
-      memoryBytes: maxLiveBytes + (256 << 10),
+      // Frames for every BO page alive at once, with room for the last partial pages.
+      memoryBytes: maxLiveBytes + 16 * pageSize * MAX_LIVE_BOS,
     },
     processes,
     dirty: {
