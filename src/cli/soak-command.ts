@@ -2,7 +2,7 @@ import { parseArgs } from './args.js';
 import { DEFAULT_RUNS, formatSummary, formatViolation, soak } from '../soak/index.js';
 
 export const SOAK_HELP = `vgpu-dirty soak [--seed N] [--runs N] [--seconds N] [--json] [--trace]
-                [--repeat N] [--hang-ms N]
+                [--repeat N] [--hang-ms N] [--no-faults]
 
 A deterministic fault simulator (docs/reliability.md). Each run derives
 everything from its seed: the machine (CPUs, x86 or sw-dirty), the device's
@@ -35,6 +35,8 @@ the command that replays it. Runs use seeds N, N+1, …
   --repeat N    run every seed N times (how reliably a seed replays)
   --hang-ms N   bound of every wait, in ms (default 5000)
   --trace       print every step and every flush outcome (use with --runs 1)
+  --no-faults   the same workloads without their fault steps (tells a
+                workload bug from a recovery bug)
   --json        one JSON object: runs, steps, faults (by kind), faultsInjected,
                 flushesChecked, flushesRejected, lostPages, hangs, violations,
                 seconds, …
@@ -49,6 +51,7 @@ export async function soakCommand(argv: readonly string[], out: (line: string) =
     repeat: { type: 'int', min: 1, max: 10_000 },
     'hang-ms': { type: 'int', min: 100, max: 600_000 },
     trace: { type: 'flag' },
+    'no-faults': { type: 'flag' },
     json: { type: 'flag' },
     help: { type: 'flag' },
   });
@@ -64,6 +67,7 @@ export async function soakCommand(argv: readonly string[], out: (line: string) =
     seconds: a.seconds as number | undefined,
     repeat: a.repeat as number | undefined,
     hangMs: a['hang-ms'] as number | undefined,
+    faults: a['no-faults'] !== true,
     trace: a.trace === true && !json ? out : undefined,
     onRun: (r) => {
       if (tty) process.stderr.write(`\r\x1b[Kseed ${r.seed}`);

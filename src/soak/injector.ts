@@ -31,6 +31,7 @@ export class FaultInjector {
     switch (f.kind) {
       case 'failNth':
       case 'refuseDefine':
+      case 'refuseDestroy':
         faults.failNth(f.kind === 'failNth' ? f.n : 1, scope);
         return;
       case 'dropAfter':
@@ -42,6 +43,10 @@ export class FaultInjector {
       case 'stall':
         faults.stall(scope);
         this.stalled = true;
+        return;
+      case 'silence':
+        // Never released for this session: only the driver's fence timeout gets it out.
+        faults.stall(scope);
         return;
       case 'restart':
         await within(this.device.restart(), this.hangMs, 'device restart');

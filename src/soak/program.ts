@@ -16,17 +16,23 @@ export type FaultSpec =
   | { kind: 'delayFences'; ms: number; count: number }
   /** The device stops applying commands until the next barrier. */
   | { kind: 'stall' }
+  /** The device stops applying commands of the driver's session for good: the driver's fence timeout must notice. */
+  | { kind: 'silence' }
   /** Every session closes with 1012 and the device forgets everything. */
   | { kind: 'restart' }
   /** Another session takes all free device memory but `slackPages` pages, until an 'unhog' step or the calm. */
   | { kind: 'hog'; slackPages: number }
   /** The define of the BO created by the next step is refused. */
   | { kind: 'refuseDefine' }
+  /** The first destroy command of the BO destroyed by the next step is refused. */
+  | { kind: 'refuseDestroy' }
   /** The connection drops at once and the nth command of the resync (a define) is refused. */
   | { kind: 'refuseResync'; n: number };
 
 export type FaultKind = FaultSpec['kind'];
-export const FAULT_KINDS: readonly FaultKind[] = ['failNth', 'dropAfter', 'delayFences', 'stall', 'restart', 'hog', 'refuseDefine', 'refuseResync'];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'failNth', 'dropAfter', 'delayFences', 'stall', 'silence', 'restart', 'hog', 'refuseDefine', 'refuseDestroy', 'refuseResync',
+];
 
 /**
  * One step of a run. BOs and VMAs are named by handles: the initial BOs are
@@ -76,7 +82,15 @@ interface LiveVma {
  * segment has only synchronous writes and unawaited flushes: the device
  * applies nothing until the next barrier releases it.
  */
-export function programFor(world: World): Program {
+export interface ProgramOptions {
+  /**
+   * false: the same workload without its fault steps (the draws are the same,
+   * only the faults are left out), to tell workload bugs from recovery bugs.
+   */
+  faults?: boolean;
+}
+
+export function programFor(world: World, opts: ProgramOptions = {}): Program {
   const rng = new Prng(world.seed).fork(); // independent of the world's draws
   const ps = world.machine.pageSize;
   const bos = new Map<number, LiveBo>();
@@ -103,10 +117,17 @@ export function programFor(world: World): Program {
   for (let seg = 0; seg < segments; seg++) {
     steps.push({ op: 'barrier' });
     if (hog && rng.chance(0.4)) {
-      steps.push({ op: 'unhog' });
+      if (opts.faults !== false) steps.push({ op: 'unhog' });
       hog = false;
     }
-    let stall = false;
+    let stall: FaultSpec | null = null;
+    const destroy = (): void => {
+      const bo = rng.pick([...bos.keys()]);
+      steps.push({ op: 'destroyBo', bo });
+      liveBytes -= bos.get(bo)!.spec.size;
+      bos.delete(bo);
+      for (const [h, v] of vmas) if (v.bo === bo) vmas.delete(h);
+    };
     const actions = rng.int(0, 4);
     for (let a = 0; a < actions; a++) {
       const what = rng.weighted<'gpuWrite' | 'fault' | 'create' | 'destroy'>([
@@ -121,36 +142,36 @@ export function programFor(world: World): Program {
         const offset = rng.int(0, spec.size - 1);
         steps.push({ op: 'gpuWrite', bo, offset, length: rng.int(1, Math.min(2 * ps, spec.size - offset)), data: rng.u32() });
       } else if (what === 'create' || what === 'fault') {
-        const fault = what === 'fault' ? faultSpec(rng, hog) : null;
-        if (fault?.kind === 'stall') {
-          stall = true; // armed last: the barrier actions after it would wait on a stalled device
+        let fault = what === 'fault' ? faultSpec(rng, hog) : null;
+        if (fault?.kind === 'stall' || fault?.kind === 'silence') {
+          stall ??= fault; // armed last: the barrier actions after it would wait on a stalled device
           continue;
         }
+        if (fault?.kind === 'refuseDestroy' && bos.size < 2) fault = { kind: 'failNth', n: 1 };
         const create = what === 'create' || fault?.kind === 'refuseDefine';
         const spec = create ? boSpec(rng, ps, world.processes) : null;
         if (spec !== null && liveBytes + spec.size > world.maxLiveBytes) continue;
-        if (fault !== null) steps.push({ op: 'fault', fault });
+        if (fault !== null && opts.faults !== false) steps.push({ op: 'fault', fault });
         if (fault?.kind === 'hog') hog = true;
         if (spec !== null) {
           const [h, handles] = addBo(spec);
           steps.push({ op: 'createBo', bo: h, spec, vmas: handles });
         }
+        if (fault?.kind === 'refuseDestroy') destroy();
       } else {
-        const bo = rng.pick([...bos.keys()]);
-        steps.push({ op: 'destroyBo', bo });
-        liveBytes -= bos.get(bo)!.spec.size;
-        bos.delete(bo);
-        for (const [h, v] of vmas) if (v.bo === bo) vmas.delete(h);
+        destroy();
       }
     }
-    if (stall) steps.push({ op: 'fault', fault: { kind: 'stall' } });
+    if (stall !== null && opts.faults !== false) steps.push({ op: 'fault', fault: stall });
+    // A stalled device answers nothing until the barrier: no awaited flush, no write that waits for a readback.
+    const stalled = stall?.kind === 'stall';
 
     const free = rng.int(2, 20);
     for (let i = 0; i < free; i++) {
       const what = rng.weighted<'write' | 'flush' | 'wait' | 'yield' | 'munmap' | 'mmap'>([
         ['write', vmas.size > 0 ? 10 : 0],
         ['flush', 3],
-        ['wait', stall ? 0 : 2],
+        ['wait', stall !== null ? 0 : 2],
         ['yield', 1],
         ['munmap', vmas.size > 0 ? 0.4 : 0],
         ['mmap', bos.size > 0 ? 0.4 : 0],
@@ -169,7 +190,7 @@ export function programFor(world: World): Program {
           const offset = rng.int(0, Math.max(0, span - length));
           steps.push({
             op: 'write', vma: h, cpu: rng.int(0, world.machine.cpus - 1), offset, length: Math.min(length, bytes - offset),
-            data: rng.u32(), mode: stall || rng.chance(0.5) ? 'sync' : 'async',
+            data: rng.u32(), mode: stalled || rng.chance(0.5) ? 'sync' : 'async',
           });
           break;
         }
@@ -208,8 +229,8 @@ export function programFor(world: World): Program {
 
 function faultSpec(rng: Prng, hogHeld: boolean): FaultSpec {
   const kind = rng.weighted<FaultKind>([
-    ['failNth', 3], ['dropAfter', 2], ['delayFences', 2], ['stall', 1], ['restart', 1],
-    ['hog', hogHeld ? 0 : 1], ['refuseDefine', 1], ['refuseResync', 1],
+    ['failNth', 3], ['dropAfter', 2], ['delayFences', 2], ['stall', 1], ['silence', 0.5], ['restart', 1],
+    ['hog', hogHeld ? 0 : 1], ['refuseDefine', 1], ['refuseDestroy', 0.5], ['refuseResync', 1],
   ]);
   switch (kind) {
     case 'failNth':

@@ -5,11 +5,6 @@ import type { SoakSummary } from './soak.js';
 
 const hex = (v: number | null): string => (v === null ? 'nothing' : `0x${v.toString(16).padStart(2, '0')}`);
 
-/** The command that replays a seed. */
-export function replayCommand(seed: number): string {
-  return `vgpu-dirty soak --seed ${seed} --runs 1 --trace`;
-}
-
 /** What differed, in one line. */
 export function formatDifference(d: Difference): string {
   const pages = `${d.pageCount} page(s) differ (${d.pages.join(', ')}${d.pageCount > d.pages.length ? ', …' : ''})`;
@@ -22,7 +17,7 @@ export function formatViolation(v: Violation): string[] {
   const lines = [`VIOLATION seed ${v.seed} step ${v.step} (${v.op}): ${v.invariant}: ${v.message.split('\n')[0]}`];
   if (v.difference) lines.push(`  ${formatDifference(v.difference)}`);
   for (const extra of v.message.split('\n').slice(1, 6)) lines.push(`  ${extra.trim()}`);
-  lines.push(`  replay: ${replayCommand(v.seed)}`);
+  lines.push(`  replay: ${v.replay}`);
   return lines;
 }
 

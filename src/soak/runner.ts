@@ -7,11 +7,11 @@ import { DeviceLostError } from '../driver/errors.js';
 import { HangError, until, within } from './bounded.js';
 import { FaultInjector } from './injector.js';
 import { type Difference, INVARIANTS, type Invariant, Oracle, type BoShadow } from './oracle.js';
-import { type FaultKind, type Program, type Step, formatStep, programFor } from './program.js';
+import { type FaultKind, type Program, type ProgramOptions, type Step, formatStep, programFor } from './program.js';
 import { Prng } from './prng.js';
 import { type BoSpec, type World, worldFor } from './world.js';
 
-export interface RunOptions {
+export interface RunOptions extends ProgramOptions {
   /** Bound of every wait (invariant c), in ms (default 5000). */
   hangMs?: number;
   /** Time allowed to reach coherence once the faults stop, flushing every 16 ms (default 3000 ms). */
@@ -29,6 +29,8 @@ export interface Violation {
   invariant: Invariant;
   message: string;
   difference?: Difference;
+  /** The command that replays the run. */
+  replay: string;
 }
 
 export interface RunResult {
@@ -78,6 +80,7 @@ export class Run {
   private readonly hangMs: number;
   private readonly convergeMs: number;
   private readonly trace: ((line: string) => void) | undefined;
+  private readonly faults: boolean;
   private readonly oracle = new Oracle();
   private readonly bos: Array<BoHandle | null> = [];
   private readonly vmas: Array<VmaHandle | null> = [];
@@ -91,10 +94,11 @@ export class Run {
 
   constructor(readonly seed: number, opts: RunOptions = {}) {
     this.world = worldFor(seed);
-    this.program = programFor(this.world);
+    this.program = programFor(this.world, opts);
     this.hangMs = opts.hangMs ?? DEFAULTS.hangMs;
     this.convergeMs = opts.convergeMs ?? DEFAULTS.convergeMs;
     this.trace = opts.trace;
+    this.faults = opts.faults !== false;
     this.result = {
       seed, steps: 0, skipped: 0, faults: {} as Record<FaultKind, number>, flushesChecked: 0, flushesRejected: 0, flushesUnchecked: 0,
       lostPages: 0, hangs: 0, deviceWrites: 0, readbacks: 0, resyncs: 0, blockedWrites: 0, convergedAfter: null, convergeMs: null, violation: null, ms: 0,
@@ -132,7 +136,7 @@ export class Run {
     this.device = await within(startDevice({ port: 0, pageSize: w.machine.pageSize, limits: w.device.limits, fenceLatency: w.device.fenceLatency }), this.hangMs, 'device start');
     this.machine = new Machine({ cpus: w.machine.cpus, arch: w.machine.arch, pageSize: w.machine.pageSize, tlbEntries: w.machine.tlbEntries, memoryBytes: w.machine.memoryBytes });
     this.driver = await within(Driver.connect({
-      machine: this.machine, url: this.device.url, dirty: w.dirty, writeback: w.writeback, connection: w.reconnect,
+      machine: this.machine, url: this.device.url, dirty: w.dirty, writeback: w.writeback, connection: w.reconnect, fenceTimeoutMs: w.fenceTimeoutMs,
       // Room to place any BO first-fit however destroys fragmented the device address space.
       capacityPages: 4 * this.machine.phys.nrFrames,
       log: this.trace && ((line) => this.trace!(`  driver: ${line}`)),
@@ -339,13 +343,18 @@ export class Run {
   }
 
   /**
-   * Wait until the device has applied everything the driver sent (a define or
-   * destroy of a barrier action), so a fault armed or a device write made next
-   * meets the state the program says, not whatever the socket delivered so far.
+   * Wait until the driver has a session and the device has applied everything
+   * sent on it (a define or destroy of a barrier action), so a fault armed or
+   * a device write made next meets the state the program says, not whatever
+   * the socket delivered so far. The fence may itself meet an armed drop: the
+   * run then waits for the next session and tries again.
    */
   private async quiesce(): Promise<void> {
-    if (!this.driver.conn.isOpen) return;
-    await within(this.driver.conn.fence().then(() => undefined, () => undefined), this.hangMs, 'fence');
+    const conn = this.driver.conn;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await within(conn.ready(), this.hangMs, 'reconnect');
+      if (await within(conn.fence().then(() => true, () => conn.isOpen), this.hangMs, 'fence')) return;
+    }
   }
 
   /** The device writes into a BO of the driver's session and announces it; the run waits for the announcement. */
@@ -429,7 +438,10 @@ export class Run {
   private violate(invariant: Invariant, message: string, difference?: Difference): void {
     if (this.result.violation !== null) return;
     const step = this.program.steps[this.step];
-    this.result.violation = { seed: this.seed, step: this.step, op: step ? formatStep(step) : 'set-up', invariant, message, difference };
+    this.result.violation = {
+      seed: this.seed, step: this.step, op: step ? formatStep(step) : 'set-up', invariant, message, difference,
+      replay: `vgpu-dirty soak --seed ${this.seed} --runs 1${this.faults ? '' : ' --no-faults'} --trace`,
+    };
   }
 }
 

@@ -23,6 +23,8 @@ export interface World {
   dirty: DirtyConfig;
   writeback: { maxBatchBytes: number; windowBatches: number };
   reconnect: { backoffInitialMs: number; backoffMaxMs: number };
+  /** The driver's fence/reply timeout: a device silent for longer is dropped and reconnected. */
+  fenceTimeoutMs: number;
   device: { limits: Limits; fenceLatency: number };
   /** Bytes of BOs alive at once the program never exceeds (the machine and the device are sized from it; a tight device has exactly this much). */
   maxLiveBytes: number;
@@ -91,6 +93,7 @@ export function worldFor(seed: number): World {
     },
     writeback: { maxBatchBytes: rng.pick([64 * KIB, 128 * KIB, 256 * KIB, 1024 * KIB]), windowBatches: rng.int(1, 6) },
     reconnect: { backoffInitialMs: rng.int(1, 10), backoffMaxMs: rng.int(20, 100) },
+    fenceTimeoutMs: rng.int(150, 400),
     device: { limits, fenceLatency: rng.chance(0.2) ? rng.int(1, 3) : 0 },
     maxLiveBytes,
     bos,
