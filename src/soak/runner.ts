@@ -91,6 +91,8 @@ export class Run {
   private mms: Mm[] = [];
   private injector!: FaultInjector;
   private step = -1;
+  /** Why the last flush was rejected (for a convergence failure). */
+  private lastRejection = '';
 
   constructor(readonly seed: number, opts: RunOptions = {}) {
     this.world = worldFor(seed);
@@ -296,6 +298,7 @@ export class Run {
       (e: unknown) => {
         if (e instanceof HangError) this.fault(e);
         this.result.flushesRejected++;
+        this.lastRejection = e instanceof Error ? e.message : String(e);
         this.trace?.(`  flush (step ${step}) rejected: ${e instanceof Error ? e.message : String(e)}`);
         return false;
       },
@@ -412,7 +415,7 @@ export class Run {
     }
     if (last !== null) this.result.lostPages += last.pageCount;
     this.violate(INVARIANTS.converge, last === null
-      ? `every one of ${flushes} flushes in the ${this.convergeMs} ms after the faults stopped was rejected`
+      ? `every one of ${flushes} flushes in the ${this.convergeMs} ms after the faults stopped was rejected; the last with: ${this.lastRejection}`
       : `not coherent after ${flushes} flushes in the ${this.convergeMs} ms after the faults stopped`, last ?? undefined);
   }
 
