@@ -1,3 +1,4 @@
+import { INVARIANTS } from './oracle.js';
 import { FAULT_KINDS, type FaultKind } from './program.js';
 import { Run, type RunOptions, type RunResult, type Violation } from './runner.js';
 
@@ -57,8 +58,15 @@ export async function soak(opts: SoakOptions): Promise<SoakSummary> {
     lostPages: 0, hangs: 0, maxConvergeFlushes: 0, maxConvergeMs: 0, violations: [], seconds: 0,
   };
   let current: Run | null = null;
-  const onRejection = (e: unknown): void => current?.noteUnhandled('unhandled rejection', e);
-  const onException = (e: unknown): void => current?.noteUnhandled('uncaught exception', e);
+  // Between runs (a rejection noticed only after a run was counted) it is the last run's.
+  const late = (kind: string, e: unknown): void => {
+    s.violations.push({
+      seed: s.lastSeed, step: -1, op: 'after the run', invariant: INVARIANTS.unhandled, replay: `vgpu-dirty soak --seed ${s.lastSeed} --runs 1 --trace`,
+      message: `${kind}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    });
+  };
+  const onRejection = (e: unknown): void => (current ? current.noteUnhandled('unhandled rejection', e) : late('unhandled rejection', e));
+  const onException = (e: unknown): void => (current ? current.noteUnhandled('uncaught exception', e) : late('uncaught exception', e));
   process.on('unhandledRejection', onRejection);
   process.on('uncaughtException', onException);
   const t0 = performance.now();

@@ -34,6 +34,15 @@ test('bad arguments raise UsageError with a clear message', async () => {
   }
 });
 
+test('the command line runs a short soak and exits by itself (nothing keeps the process alive)', (t) => {
+  t.diagnostic('seeds 1..2');
+  const r = spawnSync(process.execPath, ['dist/src/cli/main.js', 'soak', '--seed', '1', '--runs', '2', '--json'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.error, undefined, 'the process did not exit in time');
+  const s = JSON.parse(r.stdout);
+  assert.equal(r.status, s.violations.length === 0 ? 0 : 1);
+  assert.deepEqual([s.runs, s.firstSeed, s.lastSeed], [2, 1, 2]);
+});
+
 test('the command line exits 2 on bad arguments', () => {
   const r = spawnSync(process.execPath, ['dist/src/cli/main.js', 'soak', '--runs', 'many'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 2);
