@@ -18,8 +18,9 @@ export type Invariant = (typeof INVARIANTS)[keyof typeof INVARIANTS];
 
 /** What differed, for a failure report. */
 export interface Difference {
-  /** Driver BO id. */
+  /** Driver BO id, and the program's handle of the BO (what steps call it). */
   bo: number;
+  handle: number;
   /** BO pages with a differing byte (at most the first 16). */
   pages: number[];
   /** How many pages differ in all. */
@@ -62,7 +63,7 @@ export class BoShadow {
   pending: PendingDeviceWrite[] = [];
   destroyed = false;
 
-  constructor(readonly bo: Bo, readonly spec: BoSpec, readonly pageSize: number, readonly createdAt: number) {
+  constructor(readonly bo: Bo, readonly handle: number, readonly spec: BoSpec, readonly pageSize: number, readonly createdAt: number) {
     this.pages = Math.ceil(spec.size / pageSize);
     this.expected = new Uint8Array(this.pages * pageSize);
     this.uncertain = new Uint8Array(this.pages * pageSize);
@@ -88,8 +89,8 @@ export class Oracle {
   clock = 0;
   readonly shadows: BoShadow[] = [];
 
-  addBo(bo: Bo, spec: BoSpec, pageSize: number): BoShadow {
-    const s = new BoShadow(bo, spec, pageSize, ++this.clock);
+  addBo(bo: Bo, handle: number, spec: BoSpec, pageSize: number): BoShadow {
+    const s = new BoShadow(bo, handle, spec, pageSize, ++this.clock);
     this.shadows.push(s);
     return s;
   }
@@ -178,7 +179,7 @@ export class Oracle {
       if (s.pending.length > 0) {
         const w = s.pending[0]!;
         return {
-          bo: s.bo.id, pages: [Math.floor(w.offset / s.pageSize)], pageCount: s.pending.length, offset: w.offset,
+          bo: s.bo.id, handle: s.handle, pages: [Math.floor(w.offset / s.pageSize)], pageCount: s.pending.length, offset: w.offset,
           expected: s.expected[w.offset]!, found: s.bo.page(Math.floor(w.offset / s.pageSize))[w.offset % s.pageSize]!, where: 'guest', note: 'a device write was never read back',
         };
       }
@@ -244,7 +245,7 @@ function compare(s: BoShadow, source: PageSource, where: 'device' | 'guest', inc
   }
   if (first === null) return null;
   return {
-    bo: s.bo.id, pages, pageCount, offset: first.offset, expected: s.expected[first.offset]!, found: first.found, where,
+    bo: s.bo.id, handle: s.handle, pages, pageCount, offset: first.offset, expected: s.expected[first.offset]!, found: first.found, where,
     note: missing ? `the ${where} has no BO ${s.bo.id}` : undefined,
   };
 }

@@ -9,7 +9,7 @@ const hex = (v: number | null): string => (v === null ? 'nothing' : `0x${v.toStr
 export function formatDifference(d: Difference): string {
   const pages = `${d.pageCount} page(s) differ (${d.pages.join(', ')}${d.pageCount > d.pages.length ? ', …' : ''})`;
   const note = d.note ? ` — ${d.note}` : '';
-  return `BO ${d.bo}: ${pages}; first at byte ${d.offset}: expected ${hex(d.expected)}, the ${d.where} has ${hex(d.found)}${note}`;
+  return `BO ${d.bo} (handle ${d.handle}): ${pages}; first at byte ${d.offset}: expected ${hex(d.expected)}, the ${d.where} has ${hex(d.found)}${note}`;
 }
 
 /** A violation: seed, step, invariant, what differed, and how to replay it. */

@@ -9,7 +9,7 @@ import { FaultInjector } from './injector.js';
 import { type Difference, INVARIANTS, type Invariant, Oracle, type BoShadow } from './oracle.js';
 import { type FaultKind, type Program, type ProgramOptions, type Step, formatStep, programFor } from './program.js';
 import { Prng } from './prng.js';
-import { type BoSpec, type World, worldFor } from './world.js';
+import { type BoSpec, type MappingSpec, type World, worldFor } from './world.js';
 
 export interface RunOptions extends ProgramOptions {
   /** Bound of every wait (invariant c), in ms (default 5000). */
@@ -215,8 +215,7 @@ export class Run {
       case 'mmap': {
         const h = this.bos[step.bo];
         if (!h) return this.skip();
-        const m = step.mapping;
-        this.vmas[step.vma] = { bo: h, vma: this.driver.mmap(this.mms[m.mm]!, h.bo, { pgoff: m.pgoff, pages: m.pages, randRead: m.randRead }) };
+        this.map(step.vma, h, step.mapping);
         return;
       }
       case 'calm':
@@ -238,11 +237,13 @@ export class Run {
       if (e instanceof DeviceLostError) return this.skip();
       throw e;
     }
-    const h: BoHandle = { bo, shadow: this.oracle.addBo(bo, spec, this.world.machine.pageSize) };
+    const h: BoHandle = { bo, shadow: this.oracle.addBo(bo, handle, spec, this.world.machine.pageSize) };
     this.bos[handle] = h;
-    spec.mappings.forEach((m, i) => {
-      this.vmas[vmaHandles[i]!] = { bo: h, vma: this.driver.mmap(this.mms[m.mm]!, bo, { pgoff: m.pgoff, pages: m.pages, randRead: m.randRead }) };
-    });
+    spec.mappings.forEach((m, i) => this.map(vmaHandles[i]!, h, m));
+  }
+
+  private map(handle: number, bo: BoHandle, m: MappingSpec): void {
+    this.vmas[handle] = { bo, vma: this.driver.mmap(this.mms[m.mm]!, bo.bo, { pgoff: m.pgoff, pages: m.pages, randRead: m.randRead }) };
   }
 
   /**
@@ -340,7 +341,7 @@ export class Run {
   }
 
   private checkGuest(): void {
-    this.oracle.settleDeviceWrites(this.openSession(), (s, b) => s.bo.page(Math.floor(b / s.pageSize))[b % s.pageSize]!);
+    this.settleDeviceWrites();
     const diff = this.oracle.checkGuest();
     if (diff !== null) this.violate(INVARIANTS.guest, 'guest memory lost a write', diff);
   }
@@ -399,7 +400,7 @@ export class Run {
       const ok = await this.flush();
       flushes++;
       if (this.result.violation !== null) return;
-      this.oracle.settleDeviceWrites(this.openSession(), (s, b) => s.bo.page(Math.floor(b / s.pageSize))[b % s.pageSize]!);
+      this.settleDeviceWrites();
       if (ok) {
         const sid = this.openSession();
         const view = sid === null ? undefined : this.device.session(sid);
@@ -417,6 +418,11 @@ export class Run {
     this.violate(INVARIANTS.converge, last === null
       ? `every one of ${flushes} flushes in the ${this.convergeMs} ms after the faults stopped was rejected; the last with: ${this.lastRejection}`
       : `not coherent after ${flushes} flushes in the ${this.convergeMs} ms after the faults stopped`, last ?? undefined);
+  }
+
+  /** Tell the oracle which device writes were read back or died with their session. */
+  private settleDeviceWrites(): void {
+    this.oracle.settleDeviceWrites(this.openSession(), (s, b) => s.bo.page(Math.floor(b / s.pageSize))[b % s.pageSize]!);
   }
 
   private openSession(): number | null {

@@ -75,7 +75,7 @@ test('a violation prints seed, step, invariant, what differed and the replay lin
     const { code, lines } = await run('--seed', '2', '--runs', '1', '--no-faults');
     assert.equal(code, 1);
     assert.match(lines[0]!, /^VIOLATION seed 2 step \d+ \(.+\): flush-holds-writes: a flush called at step \d+ resolved, but the device lacks data written before it$/);
-    assert.match(lines[1]!, /^ {2}BO \d+: \d+ page\(s\) differ \([\d, …]+\); first at byte \d+: expected 0x[0-9a-f]{2}, the device has 0x[0-9a-f]{2}$/);
+    assert.match(lines[1]!, /^ {2}BO \d+ \(handle \d+\): \d+ page\(s\) differ \([\d, …]+\); first at byte \d+: expected 0x[0-9a-f]{2}, the device has 0x[0-9a-f]{2}$/);
     assert.equal(lines[2], '  replay: vgpu-dirty soak --seed 2 --runs 1 --no-faults --trace');
     assert.ok(lines.some((l) => /^violations +1$/.test(l)));
   } finally {

@@ -18,7 +18,7 @@ function setUp() {
   const { space } = offlineSpace();
   const bo = space.create(SPEC.size);
   const oracle = new Oracle();
-  const shadow = oracle.addBo(bo, SPEC, PS);
+  const shadow = oracle.addBo(bo, 0, SPEC, PS);
   /** A CPU write: guest memory changes and the oracle is told. */
   const cpu = (offset: number, bytes: number[]) => {
     const data = new Uint8Array(bytes);
@@ -34,7 +34,7 @@ test('a resolved flush must find on the device every page written before it and 
   cpu(100, [1, 2, 3]);
   const t0 = oracle.clock;
   assert.deepEqual(oracle.checkFlush(t0, copy), {
-    bo: 1, pages: [0], pageCount: 1, offset: 100, expected: 1, found: 0, where: 'device', note: undefined,
+    bo: 1, handle: 0, pages: [0], pageCount: 1, offset: 100, expected: 1, found: 0, where: 'device', note: undefined,
   });
   device.set([1, 2, 3], 100);
   assert.equal(oracle.checkFlush(t0, copy), null);
