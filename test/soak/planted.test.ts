@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Namespace } from '../../device/store.js';
-import { BoDirtyTracker } from '../../src/index.js';
+import { Bo, BoDirtyTracker } from '../../src/index.js';
 import { soak, type SoakSummary } from '../../src/soak/index.js';
 
 const SEEDS = { seed: 1, runs: 6 };
@@ -70,5 +70,22 @@ test('a driver whose tracker loses a dirty page is caught', async (t) => {
     transfers = 0;
     const again = await soak({ seed: v.seed, runs: 1, faults: false, hangMs: 3000 });
     assert.deepEqual(again.violations[0], v);
+  });
+});
+
+test('a driver that drops the bytes of a readback is caught in guest memory', async (t) => {
+  t.diagnostic(`seeds ${SEEDS.seed}..${SEEDS.seed + SEEDS.runs - 1}, no faults, every 3rd readback range not copied into guest memory`);
+  let copies = 0;
+  await planted(Bo.prototype, 'copyIn', (orig) => function (this: Bo, to, src) {
+    if (++copies % 3 === 0) return;
+    return orig.call(this, to, src);
+  }, async () => {
+    const s = await run();
+    assert.ok(copies > 0);
+    assert.ok(s.violations.length > 0, 'no violation reported');
+    const v = s.violations[0]!;
+    t.diagnostic(`caught: seed ${v.seed} step ${v.step}: ${v.invariant}`);
+    assert.ok(['guest-keeps-writes', 'converges'].includes(v.invariant), v.invariant);
+    assert.equal(v.difference?.where, 'guest');
   });
 });
