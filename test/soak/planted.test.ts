@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Namespace } from '../../device/store.js';
-import { Bo, BoDirtyTracker } from '../../src/index.js';
+import { Bo, BoDirtyTracker, DeviceConnection } from '../../src/index.js';
 import { soak, type SoakSummary } from '../../src/soak/index.js';
 
 const SEEDS = { seed: 1, runs: 6 };
@@ -87,5 +87,17 @@ test('a driver that drops the bytes of a readback is caught in guest memory', as
     t.diagnostic(`caught: seed ${v.seed} step ${v.step}: ${v.invariant}`);
     assert.ok(['guest-keeps-writes', 'converges'].includes(v.invariant), v.invariant);
     assert.equal(v.difference?.where, 'guest');
+  });
+});
+
+test('a driver without its fence timeout hangs on a silent device, and the bound reports it', async (t) => {
+  t.diagnostic('seed 189 (a silence fault at step 1), hang bound 1000 ms, the connection\'s watchdog disabled');
+  const proto = DeviceConnection.prototype as unknown as Record<string, unknown>;
+  assert.equal(typeof proto.armWatchdog, 'function', 'the plant needs DeviceConnection.armWatchdog');
+  await planted(proto, 'armWatchdog', () => () => undefined, async () => {
+    const s = await soak({ seed: 189, runs: 1, hangMs: 1000 });
+    assert.ok(s.hangs >= 1);
+    const v = s.violations[0]!;
+    assert.deepEqual([v.seed, v.invariant, v.message], [189, 'bounded-waits', 'flush did not settle within 1000 ms']);
   });
 });
