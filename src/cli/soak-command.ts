@@ -5,7 +5,7 @@ export const SOAK_HELP = `vgpu-dirty soak [--seed N] [--runs N] [--seconds N] [-
                 [--repeat N] [--hang-ms N] [--no-faults]
 
 A deterministic fault simulator (docs/reliability.md). Each run derives
-everything from its seed: the machine (CPUs, x86 or sw-dirty), the device's
+everything from its seed: the machine (CPUs, x86 or sw-dirty, 4 KiB or 1 KiB pages), the device's
 limits, the driver's writeback settings, buffer objects (buffers and surfaces,
 several per BO, mapped into several processes, tracked with PAGETABLE and
 MKWRITE) and a program of CPU writes (sync and async), device writes, flushes

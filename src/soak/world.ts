@@ -56,7 +56,8 @@ export const MAX_LIVE_BOS = 8;
 /** The world of seed `seed`. */
 export function worldFor(seed: number): World {
   const rng = new Prng(seed);
-  const pageSize = 4096;
+  // Mostly 4 KiB pages; some worlds use 1 KiB pages (the device is told the same size).
+  const pageSize = rng.chance(0.15) ? 1024 : 4096;
   const processes = rng.int(1, 3);
   const bos: BoSpec[] = [];
   const initial = rng.int(1, 4);
@@ -93,7 +94,7 @@ export function worldFor(seed: number): World {
     },
     writeback: { maxBatchBytes: rng.pick([64 * KIB, 128 * KIB, 256 * KIB, 1024 * KIB]), windowBatches: rng.int(1, 6) },
     reconnect: { backoffInitialMs: rng.int(1, 10), backoffMaxMs: rng.int(20, 100) },
-    fenceTimeoutMs: rng.int(150, 400),
+    fenceTimeoutMs: rng.int(100, 250),
     device: { limits, fenceLatency: rng.chance(0.2) ? rng.int(1, 3) : 0 },
     maxLiveBytes,
     bos,

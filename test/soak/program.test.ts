@@ -34,17 +34,22 @@ test('without faults the program is the same workload with its fault steps left 
 });
 
 test('resources fit their BO and never share a page; covered bytes lie inside the BO', () => {
+  const pageSizes = new Set<number>();
   for (let seed = 1; seed <= 300; seed++) {
-    for (const bo of worldFor(seed).bos) {
+    const world = worldFor(seed);
+    const ps = world.machine.pageSize;
+    pageSizes.add(ps);
+    for (const bo of world.bos) {
       let end = 0;
       for (const r of bo.resources) {
-        assert.ok(r.offset % 4096 === 0 && r.offset >= Math.ceil(end / 4096) * 4096, `seed ${seed}: resource at ${r.offset} overlaps a page of the one before`);
+        assert.ok(r.offset % ps === 0 && r.offset >= Math.ceil(end / ps) * ps, `seed ${seed}: resource at ${r.offset} overlaps a page of the one before`);
         end = r.offset + (r.kind === 'buffer' ? r.size : surfaceBytes(r));
         assert.ok(end <= bo.size, `seed ${seed}: resource ends at ${end} beyond BO size ${bo.size}`);
       }
       for (const [s, e] of coveredRanges(bo)) assert.ok(s >= 0 && s < e && e <= bo.size, `seed ${seed}: covered [${s}, ${e})`);
     }
   }
+  assert.deepEqual([...pageSizes].sort((a, b) => a - b), [1024, 4096]);
 });
 
 /** Replays a program against a model of what exists, as the generator must have. */
