@@ -5,14 +5,15 @@ export const SOAK_HELP = `vgpu-dirty soak [--seed N] [--runs N] [--seconds N] [-
                 [--repeat N] [--hang-ms N] [--no-faults]
 
 A deterministic fault simulator (docs/reliability.md). Each run derives
-everything from its seed: the machine (CPUs, x86 or sw-dirty, 4 KiB or 1 KiB pages), the device's
-limits, the driver's writeback settings, buffer objects (buffers and surfaces,
-several per BO, mapped into several processes, tracked with PAGETABLE and
-MKWRITE) and a program of CPU writes (sync and async), device writes, flushes
-(awaited or left in flight), munmap, mmap, destroyBo, and faults from the
-device's facilities: a failed command, a dropped connection, delayed fences, a
-stall, a restart that loses all state, another session holding the device's
-memory, a define refused. Every run has its own device, machine and driver.
+everything from its seed: the machine (CPUs, x86 or sw-dirty, 4 or 1 KiB
+pages), the device's limits, the driver's writeback settings, buffer objects
+(buffers and surfaces, several per BO, mapped into several processes, tracked
+with PAGETABLE and MKWRITE) and a program of CPU writes (sync and async),
+device writes, flushes (awaited or left in flight), munmap, mmap, destroyBo,
+and faults from the device's facilities: a failed command, a dropped
+connection, delayed fences, a stall, a device gone silent, a restart that
+loses all state, another session holding the device's memory, a refused
+define or destroy. Every run has its own device, machine and driver.
 
 Invariants, checked as the run goes:
   flush-holds-writes   when flush() resolves, every page the CPUs wrote before
