@@ -1,16 +1,25 @@
 // The soak can fail: with a bug planted in the device or in the driver, it reports a
 // violation with the seed that replays it; without the plant the same seeds pass.
 // Fault-free runs (--no-faults), so nothing but the plant can break them.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Namespace } from '../../device/store.js';
 import { Bo, BoDirtyTracker, DeviceConnection } from '../../src/index.js';
-import { soak, type SoakSummary } from '../../src/soak/index.js';
+import { soak, type SoakSummary, type Violation } from '../../src/soak/index.js';
 
 const SEEDS = { seed: 1, runs: 6 };
 
 function run(): Promise<SoakSummary> {
   return soak({ ...SEEDS, faults: false, hangMs: 3000 });
+}
+
+/** The seeds' first violation, which there must be. */
+async function caught(t: TestContext): Promise<Violation> {
+  const s = await run();
+  assert.ok(s.violations.length > 0, 'no violation reported');
+  const v = s.violations[0]!;
+  t.diagnostic(`caught: seed ${v.seed} step ${v.step}: ${v.invariant}`);
+  return v;
 }
 
 /** Replace a method for the duration of fn. */
@@ -39,11 +48,8 @@ test('a device that acknowledges a DMA write without applying it is caught', asy
     if (seq !== undefined && ++writes % 5 === 0) return ranges.reduce((n, [, d]) => n + d.length, 0);
     return orig.call(this, id, ranges, seq);
   }, async () => {
-    const s = await run();
+    const v = await caught(t);
     assert.ok(writes > 0);
-    assert.ok(s.violations.length > 0, 'no violation reported');
-    const v = s.violations[0]!;
-    t.diagnostic(`caught: seed ${v.seed} step ${v.step}: ${v.invariant}`);
     assert.ok(['flush-holds-writes', 'converges'].includes(v.invariant), v.invariant);
     assert.equal(v.difference?.where, 'device');
     assert.match(v.replay, new RegExp(`^vgpu-dirty soak --seed ${v.seed} --runs 1 --no-faults`));
@@ -59,11 +65,8 @@ test('a driver whose tracker loses a dirty page is caught', async (t) => {
     if (first < to && ++transfers % 7 === 0) this.bitmap.clear(first);
     return orig.call(this, res);
   }, async () => {
-    const s = await run();
+    const v = await caught(t);
     assert.ok(transfers > 0);
-    assert.ok(s.violations.length > 0, 'no violation reported');
-    const v = s.violations[0]!;
-    t.diagnostic(`caught: seed ${v.seed} step ${v.step}: ${v.invariant}`);
     assert.equal(v.invariant, 'flush-holds-writes');
     assert.ok(v.difference!.pageCount >= 1);
     // The failing seed replays: the same step, the same invariant, the same bytes.
@@ -80,11 +83,8 @@ test('a driver that drops the bytes of a readback is caught in guest memory', as
     if (++copies % 3 === 0) return;
     return orig.call(this, to, src);
   }, async () => {
-    const s = await run();
+    const v = await caught(t);
     assert.ok(copies > 0);
-    assert.ok(s.violations.length > 0, 'no violation reported');
-    const v = s.violations[0]!;
-    t.diagnostic(`caught: seed ${v.seed} step ${v.step}: ${v.invariant}`);
     assert.ok(['guest-keeps-writes', 'converges'].includes(v.invariant), v.invariant);
     assert.equal(v.difference?.where, 'guest');
   });
