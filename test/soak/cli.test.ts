@@ -83,6 +83,15 @@ test('a violation prints seed, step, invariant, what differed and the replay lin
   }
 });
 
+test('--seconds stops starting runs once the time is up; --repeat runs each seed again', async (t) => {
+  t.diagnostic('from seed 1, no faults, 1 s; then seed 4 three times');
+  const timed = JSON.parse((await run('--seconds', '1', '--no-faults', '--json')).lines[0]!);
+  assert.ok(timed.runs >= 1 && timed.seconds >= 1 && timed.seconds < 10, `${timed.runs} runs in ${timed.seconds} s`);
+  assert.equal(timed.lastSeed, timed.runs);
+  const repeated = JSON.parse((await run('--seed', '4', '--runs', '3', '--repeat', '3', '--no-faults', '--json')).lines[0]!);
+  assert.deepEqual([repeated.runs, repeated.firstSeed, repeated.lastSeed], [3, 4, 4]);
+});
+
 test('--trace prints every step of the run', async () => {
   const { lines } = await run('--seed', '5', '--runs', '1', '--no-faults', '--trace');
   assert.equal(lines[0], 'step 0: barrier');
