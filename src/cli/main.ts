@@ -7,6 +7,7 @@ import { CHECK_HELP, checkCommand } from './check-command.js';
 import { deviceCommand } from './device-command.js';
 import { DIFFTEST_HELP, difftestCommand } from './difftest-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
+import { SOAK_HELP, soakCommand } from './soak-command.js';
 
 const HELP = `vgpu-dirty — simulated MMU dirty tracking, vmwgfx-style driver and a fake GPU device
 
@@ -23,6 +24,8 @@ Commands:
             'listening on ws://HOST:PORT' once ready
   difftest  run random programs on the simulated uffd-wp tracker and on the
             real Linux kernel and compare every scan (needs koffi)
+  soak      seeded fault simulator: random programs and device faults,
+            invariants checked at every step; a seed replays a failure
   help      this text; 'vgpu-dirty <command> --help' for a command's options
 
   --version prints the version
@@ -32,6 +35,8 @@ Exit codes: 0 success, 1 a check failed, 2 bad arguments.
 ${RUN_HELP}
 
 ${CHECK_HELP}
+
+${SOAK_HELP}
 
 ${DEMO_HELP}
 
@@ -51,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       return deviceCommand(rest);
     case 'difftest':
       return difftestCommand(rest, out);
+    case 'soak':
+      return soakCommand(rest, out);
     case 'help':
     case '--help':
     case '-h':
