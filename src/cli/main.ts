@@ -4,6 +4,7 @@ import { VgpuError } from '../core/index.js';
 import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
 import { CHECK_HELP, checkCommand } from './check-command.js';
+import { CONFORMANCE_HELP, conformanceCommand } from './conformance-command.js';
 import { deviceCommand } from './device-command.js';
 import { DIFFTEST_HELP, difftestCommand } from './difftest-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
@@ -26,6 +27,7 @@ Commands:
             real Linux kernel and compare every scan (needs koffi)
   soak      seeded fault simulator: random programs and device faults,
             invariants checked at every step; a seed replays a failure
+  conformance  check any device against docs/protocol.md, case by case
   help      this text; 'vgpu-dirty <command> --help' for a command's options
 
   --version prints the version
@@ -37,6 +39,8 @@ ${RUN_HELP}
 ${CHECK_HELP}
 
 ${SOAK_HELP}
+
+${CONFORMANCE_HELP}
 
 ${DEMO_HELP}
 
@@ -58,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       return difftestCommand(rest, out);
     case 'soak':
       return soakCommand(rest, out);
+    case 'conformance':
+      return conformanceCommand(rest, out);
     case 'help':
     case '--help':
     case '-h':
