@@ -4,4 +4,4 @@ export { resolveOptions, parseSize, type DeviceOptions, type DeviceLimits, type 
 export type { SessionView, Counters } from './session.js';
 export type { Surface } from './store.js';
 export { Faults, type Scope } from './faults.js';
-export { readLog, LOG_MAGIC, type LogEntry } from './recorder.js';
+export { readLog, writeLog, LOG_MAGIC, type LogEntry } from './recorder.js';

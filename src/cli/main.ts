@@ -7,6 +7,7 @@ import { CHECK_HELP, checkCommand } from './check-command.js';
 import { CONFORMANCE_HELP, conformanceCommand } from './conformance-command.js';
 import { deviceCommand } from './device-command.js';
 import { DIFFTEST_HELP, difftestCommand } from './difftest-command.js';
+import { REPLAY_HELP, replayCommand } from './replay-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
 import { SOAK_HELP, soakCommand } from './soak-command.js';
 
@@ -28,6 +29,7 @@ Commands:
   soak      seeded fault simulator: random programs and device faults,
             invariants checked at every step; a seed replays a failure
   conformance  check any device against docs/protocol.md, case by case
+  replay    re-send a recorded session's frames to a device, print the replies
   help      this text; 'vgpu-dirty <command> --help' for a command's options
 
   --version prints the version
@@ -41,6 +43,8 @@ ${CHECK_HELP}
 ${SOAK_HELP}
 
 ${CONFORMANCE_HELP}
+
+${REPLAY_HELP}
 
 ${DEMO_HELP}
 
@@ -64,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
       return soakCommand(rest, out);
     case 'conformance':
       return conformanceCommand(rest, out);
+    case 'replay':
+      return replayCommand(rest, out);
     case 'help':
     case '--help':
     case '-h':
