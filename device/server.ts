@@ -9,7 +9,7 @@ import { resolveOptions, type DeviceOptions, type ResolvedOptions } from './opti
 import { Pacer } from './pacer.js';
 import { Recorder, type LogEntry } from './recorder.js';
 import { SessionIds } from './session-ids.js';
-import { fitReason, Session, type Host, type SessionView } from './session.js';
+import { closeSocket, Session, type Host, type SessionView } from './session.js';
 import { Memory } from './store.js';
 
 /** How long close()/restart() wait for close handshakes before cutting sockets. */
@@ -123,14 +123,14 @@ class DeviceServer implements Device, Host {
   private accept(ws: WebSocket): void {
     ws.on('error', (err) => this.options.log(`socket error before a session: ${err.message}`));
     if (this.closing !== undefined) {
-      ws.close(CloseCode.goingAway, SHUTDOWN_REASON);
+      closeSocket(ws, CloseCode.goingAway, SHUTDOWN_REASON);
       return;
     }
     if (this.live.size >= this.options.limits.maxSessions) {
       const message = `maxSessions ${this.options.limits.maxSessions} connections are open; try again later`;
       this.options.log(`refused a connection: ${message}`);
       ws.send(this.encoder.encode({ op: 'error', code: 'busy', message }));
-      ws.close(CloseCode.tryAgainLater, fitReason(`busy: ${message}`));
+      closeSocket(ws, CloseCode.tryAgainLater, `busy: ${message}`);
       return;
     }
     const session = new Session(this.ids.next(), ws, this);

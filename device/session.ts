@@ -95,6 +95,8 @@ type Queued = Exclude<Command, Ping> | ProtocolError;
 const ITEM_OVERHEAD_BYTES = 64;
 /** Commands applied per event-loop turn before yielding (bounded work per tick). */
 const BATCH = 64;
+/** How long a closed session's socket waits for the client's close frame before it is cut. */
+const CLOSE_HANDSHAKE_MS = 1000;
 /** ws refuses close reasons over 123 bytes. */
 const MAX_REASON_BYTES = 123;
 
@@ -170,7 +172,7 @@ export class Session implements SessionView {
   shutdown(code: CloseCode, reason: string): void {
     if (this.state === 'ended') return;
     this.end();
-    this.ws.close(code, fitReason(reason));
+    closeSocket(this.ws, code, reason);
   }
 
   /** Cuts the connection without a close frame (drop fault, stragglers at shutdown). */
@@ -528,8 +530,20 @@ function dmaBytes(msg: Queued, frameBytes: number): number {
   }
 }
 
+/**
+ * Starts the close handshake. A client that never answers the close frame would hold the
+ * socket for ws's own 30 s close timeout; the session is over, so the socket goes after a short
+ * grace.
+ */
+export function closeSocket(ws: WebSocket, code: CloseCode, reason: string): void {
+  ws.close(code, fitReason(reason));
+  const cut = setTimeout(() => ws.terminate(), CLOSE_HANDSHAKE_MS);
+  cut.unref();
+  ws.once('close', () => clearTimeout(cut));
+}
+
 /** Cuts a close reason to what a close frame holds, at a character boundary. */
-export function fitReason(reason: string): string {
+function fitReason(reason: string): string {
   if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
   const chars = Array.from(reason);
   while (Buffer.byteLength(chars.join('')) > MAX_REASON_BYTES) chars.pop();
