@@ -70,6 +70,8 @@ export interface Counters {
   /** Times the socket was paused for backpressure, and the largest backlog seen. */
   pauses: number;
   maxBacklog: number;
+  /** Most messages waiting for the socket at once (a client that does not read piles them up). */
+  maxUnsent: number;
 }
 
 /** The in-process view of a session (device.session(id)). */
@@ -91,8 +93,11 @@ export interface SessionView {
 
 type Queued = Exclude<Command, Ping> | ProtocolError;
 
-/** Bytes charged per queued command on top of its frame, so many tiny frames stay bounded too. */
-const ITEM_OVERHEAD_BYTES = 64;
+/**
+ * Bytes charged per queued command and per unsent message on top of their own bytes, so that
+ * many tiny frames stay bounded too (about what one costs in the JS heap).
+ */
+const ITEM_OVERHEAD_BYTES = 256;
 /** Commands applied per event-loop turn before yielding (bounded work per tick). */
 const BATCH = 64;
 /** How long a closed session's socket waits for the client's close frame before it is cut. */
@@ -107,7 +112,7 @@ export class Session implements SessionView {
   name = '';
   role: Role = 'driver';
   private readonly unseen = new UnseenWrites();
-  readonly counters: Counters = { commands: 0, failed: 0, fences: 0, bytesWritten: 0, bytesRead: 0, pauses: 0, maxBacklog: 0 };
+  readonly counters: Counters = { commands: 0, failed: 0, fences: 0, bytesWritten: 0, bytesRead: 0, pauses: 0, maxBacklog: 0, maxUnsent: 0 };
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
 
@@ -127,6 +132,8 @@ export class Session implements SessionView {
   // Ordered outbox for replies that must wait (delayed fences and everything behind them).
   private readonly outbox: { bytes: Uint8Array; at: number }[] = [];
   private outboxBytes = 0;
+  /** Messages handed to ws whose send callback has not run (each costs memory beyond its bytes). */
+  private unsentMessages = 0;
   private outboxTimer: NodeJS.Timeout | undefined;
   private drainWaiter: (() => void) | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
@@ -502,7 +509,9 @@ export class Session implements SessionView {
   }
 
   private sendNow(bytes: Uint8Array): void {
+    if (++this.unsentMessages > this.counters.maxUnsent) this.counters.maxUnsent = this.unsentMessages;
     this.ws.send(bytes, { binary: true }, (err) => {
+      this.unsentMessages--;
       if (err !== undefined && err !== null && this.state !== 'ended') this.log(`send failed: ${err.message}`);
       this.lastActivity = performance.now();
       this.updateFlow();
@@ -510,8 +519,13 @@ export class Session implements SessionView {
     this.updateFlow();
   }
 
+  /**
+   * Memory held for the client: unsent bytes plus a per-message charge, because a queued write
+   * costs far more than its bytes (a 14-byte pong holds a write request, a callback, a buffer);
+   * counting bytes alone let a ping flood hold hundreds of MiB under an 8 MiB mark.
+   */
   private outboundBytes(): number {
-    return this.ws.bufferedAmount + this.outboxBytes;
+    return this.ws.bufferedAmount + this.outboxBytes + (this.unsentMessages + this.outbox.length) * ITEM_OVERHEAD_BYTES;
   }
 }
 

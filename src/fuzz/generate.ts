@@ -188,8 +188,11 @@ export class SessionFrames {
         delete msg[k];
         notes.push(`${k} missing`);
       } else if (how === 3) {
-        msg[rng.pick(['extra', 'x', 'seen', 'fence', 'session', '__proto__'])] = rng.pick([...WEIRD, ...EDGE_UINTS]);
-        notes.push('extra key');
+        // defineProperty: an own key named __proto__ goes on the wire; assigning would set the
+        // object's prototype instead (and make the encoder see an array, say).
+        const key = rng.pick(['extra', 'x', 'seen', 'fence', 'session', '__proto__']);
+        Object.defineProperty(msg, key, { value: rng.pick([...WEIRD, ...EDGE_UINTS]), enumerable: true, writable: true, configurable: true });
+        notes.push(`extra key ${key}`);
       } else {
         msg['op'] = rng.chance(0.7) ? rng.pick(COMMAND_OPS) : rng.pick(['welcome', 'signaled', 'teleport', '', 'PING']);
         notes.push(`op ${String(msg['op'])}`);

@@ -79,6 +79,22 @@ describe('issue 10: device hardening', () => {
     }
   });
 
+  it('3. a client that never answers the close frame loses its socket soon after, not after ws\'s 30 s', async () => {
+    const device = await startDevice({ helloTimeout: 200 });
+    try {
+      const { createConnection } = await import('node:net');
+      const s = createConnection({ host: '127.0.0.1', port: Number(new URL(device.url).port) });
+      s.on('error', () => {});
+      s.resume();
+      const t0 = performance.now();
+      s.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      const closedAfter = await new Promise<number>((resolve) => s.on('close', () => resolve(performance.now() - t0)));
+      assert.ok(closedAfter < 3000, `socket lived ${closedAfter.toFixed(0)} ms after the hello timeout of 200 ms`);
+    } finally {
+      await device.close();
+    }
+  });
+
   it('4. MessagePack strictness matches §2: malformed vs bad_message, a depth limit, no extension types', () => passes(SMALL_DEVICE, ['enc.']));
 
   it('5. control sessions need the control token; the token is checked before anything else', () =>
@@ -96,5 +112,38 @@ describe('issue 10: device hardening', () => {
   it('spec gaps: first seq 0, unreadable seq before unknown op, feature contract, stats counting', async () => {
     await passes(SMALL_DEVICE, ['seq.first-zero', 'seq.unknown-op-unreadable-seq', 'seq.op-not-str', 'stats.counters', 'err.check-order']);
     await passes({ ...SMALL_DEVICE, features: ['stats'] }, ['feat.unannounced']);
+  });
+});
+
+describe('issue 10, defect 1: what a flood of tiny replies costs is bounded', () => {
+  it('charges each unsent message beyond its bytes, so a ping flood stops being read early', async () => {
+    const device = await startDevice({ highWaterMark: 1024 * 1024 });
+    const c = await WireClient.session(device.url);
+    try {
+      c.pauseReading();
+      // Pre-framed pings written straight to the socket (masking key 0): a million in a second.
+      const sock = (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
+      const payload = Buffer.from([0x82, 0xa2, 0x6f, 0x70, 0xa4, 0x70, 0x69, 0x6e, 0x67, 0xa3, 0x73, 0x65, 0x71, 0xce, 0, 0, 0, 0]);
+      const frame = 6 + payload.length;
+      for (let seq = 1; seq <= 1_000_000 && sock.writableLength < 8 << 20; ) {
+        const buf = Buffer.alloc(4096 * frame);
+        for (let i = 0; i < 4096; i++, seq++) {
+          buf[i * frame] = 0x82;
+          buf[i * frame + 1] = 0x80 | payload.length;
+          payload.copy(buf, i * frame + 6);
+          buf.writeUInt32BE(seq, i * frame + 20);
+        }
+        sock.write(buf);
+        await new Promise((r) => setImmediate(r));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const { maxUnsent, pauses } = device.session(c.welcome!.session)!.counters;
+      assert.ok(pauses >= 1, 'never paused');
+      // 1 MiB / (16 + 256) bytes per pong, plus the pongs of one socket read after the pause.
+      assert.ok(maxUnsent < 12_000, `${maxUnsent} pongs waited for the socket at once`);
+    } finally {
+      c.terminate();
+      await device.close();
+    }
   });
 });
