@@ -36,11 +36,13 @@ export async function startBrokenDevice(deviceUrl: string, defect: Defect): Prom
     sockets.add(client).add(device);
     const pending: Uint8Array[] = [];
     const encoder = new Encoder();
+    let closedByDefect = false;
     const link: Link = {
       encoder,
       toDevice: (f) => (device.readyState === WebSocket.OPEN ? device.send(f) : pending.push(f)),
       toClient: (f) => client.readyState === WebSocket.OPEN && client.send(f),
       closeClient: (code, reason) => {
+        closedByDefect = true;
         client.close(code, reason);
         device.terminate();
       },
@@ -56,7 +58,11 @@ export async function startBrokenDevice(deviceUrl: string, defect: Defect): Prom
       else link.toClient(data);
     });
     // Closes travel through with their code and reason; a cut stays a cut.
-    device.on('close', (code, reason) => (code === 1005 || code === 1006 ? client.terminate() : client.close(code, reason.toString())));
+    device.on('close', (code, reason) => {
+      if (closedByDefect) return;
+      if (code === 1005 || code === 1006) client.terminate();
+      else client.close(code, reason.toString());
+    });
     client.on('close', () => device.readyState === WebSocket.CONNECTING ? device.terminate() : device.close());
     client.on('error', () => {});
     device.on('error', () => client.terminate());
