@@ -12,6 +12,7 @@ import { writeLog } from '../../device/index.js';
 import { WireClient } from '../conformance/client.js';
 import { runCampaign, type CampaignStats } from './campaign.js';
 import { DeviceProcess } from './device-process.js';
+import { pingFlood } from './ping-flood.js';
 
 const USAGE = `usage: npm run fuzz -- [options]
 
@@ -29,6 +30,8 @@ documented close codes, barrier fences answered, raw connections closed.
   --hello-timeout MS             its hello timeout (with --device; default 10000)
   --out DIR       where a failing case is saved (default fuzz-failures)
   --max-rss MIB   fail if the device's peak RSS exceeds this (default 1024)
+  --ping-flood S  instead: one client sends pings for S seconds and never reads;
+                  print the device's RSS (its own device process, default options)
   -h, --help      this text
 `;
 
@@ -55,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         seconds: { type: 'string' }, frames: { type: 'string' }, seed: { type: 'string' }, workers: { type: 'string' },
         device: { type: 'string' }, token: { type: 'string' }, 'control-token': { type: 'string' }, 'hello-timeout': { type: 'string' },
-        out: { type: 'string' }, 'max-rss': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        out: { type: 'string' }, 'max-rss': { type: 'string' }, 'ping-flood': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (e) {
@@ -72,8 +75,9 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`--${name} must be an integer ≥ ${min}, got '${text}'`);
     return n;
   };
-  let seconds: number, frames: number, seed: number, workers: number, helloTimeout: number, maxRss: number;
+  let seconds: number, frames: number, seed: number, workers: number, helloTimeout: number, maxRss: number, flood: number;
   try {
+    flood = num('ping-flood', values['ping-flood'], 0, 1);
     seconds = num('seconds', values.seconds, 10, 1);
     frames = num('frames', values.frames, Number.MAX_SAFE_INTEGER, 1);
     seed = num('seed', values.seed, randomInt(2 ** 47), 0);
@@ -86,6 +90,16 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  if (flood > 0) {
+    const device = await DeviceProcess.start(['--quiet']);
+    try {
+      const r = await pingFlood(device, undefined, flood);
+      out(`ping flood: ${r.pings} pings sent in ${flood} s by a client that never reads; device RSS before ${mib(r.rssBefore)}, peak ${mib(r.rssPeak)}, at the end ${mib(r.rssEnd)}, 3 s after the client left ${mib(r.rssAfter)}`);
+      return r.rssPeak > maxRss ? 1 : 0;
+    } finally {
+      await device.stop();
+    }
+  }
   out(`fuzz: seed ${seed} (the same frames again: npm run fuzz -- --seed ${seed} --seconds ${seconds}${values.frames ? ` --frames ${frames}` : ''})`);
 
   const device = values.device === undefined ? await DeviceProcess.start(FUZZ_DEVICE_FLAGS) : undefined;

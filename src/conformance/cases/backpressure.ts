@@ -1,33 +1,16 @@
 // §9.3 backpressure: a client that sends and never reads must not make the device buffer
 // without bound. Observable from outside: the device stops reading, so the client's own send
 // buffer grows and stays; once the client reads again, every reply arrives, in order.
-import type { Socket } from 'node:net';
 import { Encoder } from '../../../protocol/index.js';
 import { applied, check, NotApplicable, same, type Case } from '../case.js';
 import type { WireClient } from '../client.js';
+import { maskedFrame, socketOf } from '../raw-frames.js';
 
 /** Bytes the client may send while none of its replies are read before the device counts as not pushing back. */
 const BUDGET = 64 * 1024 * 1024;
 /** Client send-buffer bytes that, held for STUCK_MS without draining, show the device stopped reading. */
 const STUCK_BYTES = 512 * 1024;
 const STUCK_MS = 400;
-
-/**
- * The client's TCP socket. Frames are written to it directly, pre-framed, because a flood of
- * small messages through ws.send takes far longer than the device needs to reach its mark.
- * Nothing else writes to the socket meanwhile (the client sends nothing else).
- */
-function socketOf(c: WireClient): Socket {
-  return (c.ws as unknown as { _socket: Socket })._socket;
-}
-
-/** A client-to-server WebSocket binary frame with an all-zero masking key (payload unchanged). */
-function frame(payload: Uint8Array): Buffer {
-  const n = payload.length;
-  const head = n < 126 ? Buffer.from([0x82, 0x80 | n]) : n < 65536 ? Buffer.from([0x82, 0x80 | 126, n >> 8, n & 0xff]) : undefined;
-  if (head === undefined) throw new RangeError('frame too large for this helper');
-  return Buffer.concat([head, Buffer.alloc(4), payload]);
-}
 
 /**
  * Stops reading, then sends frames (seq from `first`) until the device stops reading (PASS) or
@@ -41,7 +24,7 @@ async function floodUnread(c: WireClient, payloadFor: (seq: number) => Uint8Arra
   while (sent < BUDGET) {
     const chunk: Buffer[] = [];
     for (let bytes = 0; bytes < 64 * 1024; ) {
-      const f = frame(payloadFor(++seq));
+      const f = maskedFrame(payloadFor(++seq));
       chunk.push(f);
       bytes += f.length;
     }
