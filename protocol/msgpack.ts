@@ -24,6 +24,14 @@ export class MalformedError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Recently decoded short ASCII strs (keys and op names repeat in every frame), by a hash of
+ * their bytes: a hit compares at most 16 bytes instead of building a new string.
+ */
+const CACHE_SLOTS = 1024;
+const cachedBytes: (Uint8Array | undefined)[] = new Array(CACHE_SLOTS);
+const cachedStrs: string[] = new Array(CACHE_SLOTS);
+
 /** Decodes one frame; throws MalformedError when it is not one well-formed protocol value. */
 export function decodeStrict(frame: Uint8Array): Decoded {
   const r = new Reader(frame);
@@ -131,11 +139,33 @@ class Reader {
 
   private str(n: number): string {
     const at = this.take(n);
-    // Keys and op names are short ASCII (where latin1 = UTF-8): sliced natively; anything else
-    // goes through the fatal UTF-8 decoder, which rejects invalid sequences.
-    if (n <= 64) {
+    const buf = this.buf;
+    // Keys and op names are short ASCII (where latin1 = UTF-8): from the cache, or sliced
+    // natively; anything else goes through the fatal UTF-8 decoder, which rejects invalid
+    // sequences.
+    if (n <= 16) {
       let high = 0;
-      for (let i = at; i < at + n; i++) high |= this.buf[i]!;
+      let hash = n;
+      for (let i = at; i < at + n; i++) {
+        high |= buf[i]!;
+        hash = Math.imul(hash ^ buf[i]!, 0x01000193);
+      }
+      if (high < 0x80) {
+        const slot = (hash >>> 0) % CACHE_SLOTS;
+        const known = cachedBytes[slot];
+        if (known !== undefined && known.length === n) {
+          let i = 0;
+          while (i < n && known[i] === buf[at + i]) i++;
+          if (i === n) return cachedStrs[slot]!;
+        }
+        const str = this.bytes.toString('latin1', at, at + n);
+        cachedBytes[slot] = Uint8Array.prototype.slice.call(buf, at, at + n); // a copy: never keep the frame alive
+        cachedStrs[slot] = str;
+        return str;
+      }
+    } else if (n <= 64) {
+      let high = 0;
+      for (let i = at; i < at + n; i++) high |= buf[i]!;
       if (high < 0x80) return this.bytes.toString('latin1', at, at + n);
     }
     try {
