@@ -11,8 +11,13 @@ export interface CliRun {
 export const CLI = 'dist/src/cli/main.js';
 
 export function runCli(args: readonly string[], timeoutMs = 60_000): Promise<CliRun> {
+  return runScript(CLI, args, timeoutMs);
+}
+
+/** Runs a Node script of dist/ with arguments; killed after `timeoutMs`. */
+export function runScript(script: string, args: readonly string[], timeoutMs: number): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,24 +8,13 @@ import { ProtocolError, type Welcome } from '../../protocol/index.js';
 import { SessionFrames } from '../../src/fuzz/generate.js';
 import { Rng } from '../../src/fuzz/rng.js';
 import { startBrokenDevice } from '../conformance/broken-device.js';
-import { runCli, type CliRun } from '../conformance/run-cli.js';
+import { runCli, runScript, type CliRun } from '../conformance/run-cli.js';
 
 const FUZZ = 'dist/src/fuzz/main.js';
 const dir = mkdtempSync(join(tmpdir(), 'vgpu-dirty-fuzz-'));
 
 function fuzz(args: string[], timeoutMs = 90_000): Promise<CliRun> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [FUZZ, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runScript(FUZZ, args, timeoutMs);
 }
 
 const WELCOME = { maxBoSize: 65536, maxMessageSize: 262144, maxRanges: 256, pageSize: 4096 } as Welcome;

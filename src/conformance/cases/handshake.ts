@@ -1,10 +1,25 @@
 // §1 transport and §3 handshake: how a connection becomes a session, and how it is refused.
 import { request } from 'node:http';
 import { FEATURES, U32_MAX } from '../../../protocol/index.js';
-import { check, expectClose, expectFatal, NotApplicable, same, type Case } from '../case.js';
+import { check, expectClose, expectFatal, NotApplicable, same, type Case, type Ctx, type Need } from '../case.js';
 
 const WELCOME_UINTS = ['maxBos', 'maxBoSize', 'maxTotalBytes', 'maxSurfaces', 'maxMessageSize', 'maxRanges'] as const;
 const SESSION_LIMITS = ['maxSessions', 'maxSessionBos', 'maxSessionBytes', 'maxSessionSurfaces'] as const;
+
+/** A first frame the device must refuse with error `code` and close `close`. */
+function refusedFirst(id: string, title: string, first: (t: Ctx) => object, code: string, close: number, needs?: Need[]): Case {
+  return {
+    id,
+    section: '3',
+    title,
+    needs,
+    async run(t) {
+      const c = await t.connect();
+      c.send(first(t));
+      await expectFatal(c, code, close);
+    },
+  };
+}
 
 export const handshakeCases: Case[] = [
   {
@@ -53,36 +68,9 @@ export const handshakeCases: Case[] = [
       same(c.welcome!.version, 1, 'negotiated version for a driver speaking 1..9');
     },
   },
-  {
-    id: 'hs.version-none',
-    section: '3',
-    title: 'no common version: error version_unsupported, close 1002',
-    async run(t) {
-      const c = await t.connect();
-      c.send({ op: 'hello', min: 2, max: 3, token: t.token });
-      await expectFatal(c, 'version_unsupported', 1002);
-    },
-  },
-  {
-    id: 'hs.not-hello-first',
-    section: '3',
-    title: 'a first frame other than hello: error protocol, close 1002',
-    async run(t) {
-      const c = await t.connect();
-      c.send({ op: 'stats', seq: 1 });
-      await expectFatal(c, 'protocol', 1002);
-    },
-  },
-  {
-    id: 'hs.invalid-hello',
-    section: '3',
-    title: 'a hello with a field of the wrong type: error protocol, close 1002',
-    async run(t) {
-      const c = await t.connect();
-      c.send({ op: 'hello', min: 'one', max: 1, token: t.token });
-      await expectFatal(c, 'protocol', 1002);
-    },
-  },
+  refusedFirst('hs.version-none', 'no common version: error version_unsupported, close 1002', (t) => ({ op: 'hello', min: 2, max: 3, token: t.token }), 'version_unsupported', 1002),
+  refusedFirst('hs.not-hello-first', 'a first frame other than hello: error protocol, close 1002', () => ({ op: 'stats', seq: 1 }), 'protocol', 1002),
+  refusedFirst('hs.invalid-hello', 'a hello with a field of the wrong type: error protocol, close 1002', (t) => ({ op: 'hello', min: 'one', max: 1, token: t.token }), 'protocol', 1002),
   {
     id: 'hs.second-hello',
     section: '3',
@@ -93,17 +81,7 @@ export const handshakeCases: Case[] = [
       await expectFatal(c, 'protocol', 1002);
     },
   },
-  {
-    id: 'hs.token-missing',
-    section: '3',
-    title: 'a device with a token refuses a hello without one: bad_token, close 1008',
-    needs: ['token'],
-    async run(t) {
-      const c = await t.connect();
-      c.send({ op: 'hello', min: 1, max: 1 });
-      await expectFatal(c, 'bad_token', 1008);
-    },
-  },
+  refusedFirst('hs.token-missing', 'a device with a token refuses a hello without one: bad_token, close 1008', () => ({ op: 'hello', min: 1, max: 1 }), 'bad_token', 1008, ['token']),
   {
     id: 'hs.token-wrong',
     section: '3',
@@ -118,17 +96,14 @@ export const handshakeCases: Case[] = [
       }
     },
   },
-  {
-    id: 'hs.token-first',
-    section: '3',
-    title: 'the token is checked before anything else: a wrong token with a bad version and a bad field gets bad_token',
-    needs: ['token'],
-    async run(t) {
-      const c = await t.connect();
-      c.send({ op: 'hello', min: 7, max: 8, name: 5, token: `${t.token}-not` });
-      await expectFatal(c, 'bad_token', 1008);
-    },
-  },
+  refusedFirst(
+    'hs.token-first',
+    'the token is checked before anything else: a wrong token with a bad version and a bad field gets bad_token',
+    (t) => ({ op: 'hello', min: 7, max: 8, name: 5, token: `${t.token}-not` }),
+    'bad_token',
+    1008,
+    ['token'],
+  ),
   {
     id: 'hs.control-credential',
     section: '3',

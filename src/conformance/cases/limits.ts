@@ -23,6 +23,22 @@ async function defineUntilRefused(c: WireClient, first: number, size: number, ma
   return { defined: (m.seq ?? fence) - (fence - max), code: m.code, message: m.message };
 }
 
+/**
+ * Fills the device with BOs of `size` bytes from as many sessions as it takes (each up to
+ * `perSession`) until one is refused; returns how many all sessions defined before, and the code.
+ */
+async function fillDevice(t: Ctx, size: number, perSession: number, sessions: number): Promise<{ defined: number; code: string }> {
+  if (sessions + 2 > (t.welcome.maxSessions ?? Infinity)) throw new NotApplicable(`needs ${sessions} sessions`);
+  await settled(t, await t.session(), 1);
+  let defined = 0;
+  for (let i = 0; i < sessions; i++) {
+    const r = await defineUntilRefused(await t.session(), 1, size, perSession);
+    defined += r.defined;
+    if (r.code !== '') return { defined, code: r.code };
+  }
+  return { defined, code: '' };
+}
+
 function need(limit: number | undefined, name: string, max: number): number {
   if (limit === undefined) throw new NotApplicable(`the device does not announce ${name}`);
   if (limit > max) throw new NotApplicable(`${name} ${limit} is too large to reach in a test`);
@@ -122,24 +138,13 @@ export const limitCases: Case[] = [
     async run(t) {
       const { maxTotalBytes, maxBoSize } = t.welcome;
       need(maxTotalBytes, 'maxTotalBytes', ALLOCATION_BUDGET);
-      await settled(t, await t.session(), 1);
       const share = t.welcome.maxSessionBytes ?? maxTotalBytes;
       const size = Math.min(maxBoSize, share);
       const perSession = Math.floor(share / size);
-      const sessions = Math.ceil(maxTotalBytes / (perSession * size)) + 1;
-      if (sessions + 2 > (t.welcome.maxSessions ?? Infinity)) throw new NotApplicable(`needs ${sessions} sessions`);
-      let total = 0;
-      for (let i = 0; i < sessions; i++) {
-        const c = await t.session();
-        const r = await defineUntilRefused(c, 1, size, perSession);
-        total += r.defined * size;
-        if (r.code !== '') {
-          same(r.code, 'limit', 'refusal');
-          check(total <= maxTotalBytes && total + size > maxTotalBytes, `refused a BO of ${size} bytes after ${total} bytes, maxTotalBytes ${maxTotalBytes}`);
-          return;
-        }
-      }
-      throw new Error(`${total} bytes defined, more than maxTotalBytes ${maxTotalBytes}`);
+      const r = await fillDevice(t, size, perSession, Math.ceil(maxTotalBytes / (perSession * size)) + 1);
+      const total = r.defined * size;
+      same(r.code, 'limit', `refusal after ${total} bytes`);
+      check(total <= maxTotalBytes && total + size > maxTotalBytes, `refused a BO of ${size} bytes after ${total} bytes, maxTotalBytes ${maxTotalBytes}`);
     },
   },
   {
@@ -149,22 +154,9 @@ export const limitCases: Case[] = [
     timeoutMs: 60_000,
     async run(t) {
       const maxBos = need(t.welcome.maxBos, 'maxBos', 4 * COUNT_BUDGET);
-      await settled(t, await t.session(), 1);
       const perSession = Math.min(t.welcome.maxSessionBos ?? maxBos, maxBos);
-      const sessions = Math.ceil(maxBos / perSession) + 1;
-      if (sessions + 2 > (t.welcome.maxSessions ?? Infinity)) throw new NotApplicable(`needs ${sessions} sessions`);
-      let total = 0;
-      for (let i = 0; i < sessions; i++) {
-        const c = await t.session();
-        const r = await defineUntilRefused(c, 1, 1, perSession);
-        total += r.defined;
-        if (r.code !== '') {
-          same(r.code, 'limit', 'refusal');
-          same(total, maxBos, 'BOs defined by all sessions before the refusal');
-          return;
-        }
-      }
-      throw new Error(`${total} BOs defined, more than maxBos ${maxBos}`);
+      const r = await fillDevice(t, 1, perSession, Math.ceil(maxBos / perSession) + 1);
+      same([r.defined, r.code], [maxBos, 'limit'], 'BOs defined by all sessions before the refusal, and its code');
     },
   },
   {

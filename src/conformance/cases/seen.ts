@@ -14,6 +14,22 @@ async function announced(t: Ctx, size: number, at: number): Promise<WireClient> 
 
 const fill = (n: number, v: number): Uint8Array => new Uint8Array(n).fill(v);
 
+/** After a gpuWrite at 6000 into an 8 KiB BO 1, BO 1 is destroyed and defined again with `size`. */
+function destroyedCase(id: string, what: string, size: number): Case {
+  return {
+    id,
+    section: '6.14',
+    title: `announcements die with their BO: a ${what} BO with the same id takes an old-seen write whole`,
+    needs: ['seen', 'gpuWrite'],
+    async run(t) {
+      const c = await announced(t, 8192, 6000);
+      await applied(c, { op: 'destroyBo', bo: 1 }, { op: 'defineBo', bo: 1, size });
+      await applied(c, { op: 'write', bo: 1, ranges: [[0, fill(size, 0x66)]], seen: 0 });
+      same(await readBytes(c, 1, 0, size), fill(size, 0x66), 'the new BO');
+    },
+  };
+}
+
 export const seenCases: Case[] = [
   {
     id: 'seen.keeps-unseen',
@@ -64,28 +80,6 @@ export const seenCases: Case[] = [
       same(await readBytes(c, 2, 0, 64), fill(64, 0x55), 'bytes of another BO');
     },
   },
-  {
-    id: 'seen.destroyed-smaller',
-    section: '6.14',
-    title: 'announcements die with their BO: a smaller BO with the same id takes an old-seen write whole',
-    needs: ['seen', 'gpuWrite'],
-    async run(t) {
-      const c = await announced(t, 8192, 6000);
-      await applied(c, { op: 'destroyBo', bo: 1 }, { op: 'defineBo', bo: 1, size: 4096 });
-      await applied(c, { op: 'write', bo: 1, ranges: [[0, fill(4096, 0x66)]], seen: 0 });
-      same(await readBytes(c, 1, 0, 4096), fill(4096, 0x66), 'the new BO');
-    },
-  },
-  {
-    id: 'seen.destroyed-same-size',
-    section: '6.14',
-    title: 'announcements die with their BO: a same-size BO with the same id takes an old-seen write whole',
-    needs: ['seen', 'gpuWrite'],
-    async run(t) {
-      const c = await announced(t, 8192, 6000);
-      await applied(c, { op: 'destroyBo', bo: 1 }, { op: 'defineBo', bo: 1, size: 8192 });
-      await applied(c, { op: 'write', bo: 1, ranges: [[0, fill(8192, 0x77)]], seen: 0 });
-      same(await readBytes(c, 1, 0, 8192), fill(8192, 0x77), 'the new BO');
-    },
-  },
+  destroyedCase('seen.destroyed-smaller', 'smaller', 4096),
+  destroyedCase('seen.destroyed-same-size', 'same-size', 8192),
 ];
