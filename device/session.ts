@@ -8,10 +8,10 @@
 //   latency, delay faults); replies produced after it wait behind it, so fences and every
 //   reply stay ordered. Only pong bypasses the outbox (it answers on receipt).
 // - Bounded memory: the socket is paused (TCP pushes back on the driver) while unapplied
-//   command bytes or unsent reply bytes exceed highWaterMark, and resumed when both together
-//   are at most half of it. Every reply counts, pong and errors included, so a client that
-//   sends and never reads stops being read. The pump also stops applying while unsent reply
-//   bytes exceed the mark.
+//   command bytes or unsent message bytes exceed highWaterMark, and resumed when both together
+//   are at most half of it; every frame and message is charged ITEM_OVERHEAD_BYTES on top of
+//   its size. Every reply counts, pong and errors included, so a client that sends and never
+//   reads stops being read. The pump also stops applying while unsent bytes exceed the mark.
 // - Per-object state dies with the object: destroyBo forgets the BO's unseen device writes.
 import type { WebSocket } from 'ws';
 import {
