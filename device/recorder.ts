@@ -40,19 +40,26 @@ export class Recorder {
   record(session: number, frame: Uint8Array): void {
     const time = performance.now() - this.t0;
     if (this.memory) this.entries.push({ session, time, frame });
-    if (this.fd !== undefined) {
-      const header = Buffer.allocUnsafe(HEADER_BYTES);
-      header.writeUInt32BE(frame.length, 0);
-      header.writeUInt32BE(session, 4);
-      header.writeDoubleBE(time, 8);
-      writevSync(this.fd, [header, frame]);
-    }
+    if (this.fd !== undefined) writevSync(this.fd, [recordHeader({ session, time, frame }), frame]);
   }
 
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** A whole log (magic and records) holding these entries, e.g. a fuzzer's failing case. */
+export function writeLog(entries: readonly LogEntry[]): Uint8Array {
+  return Buffer.concat([Buffer.from(LOG_MAGIC, 'latin1'), ...entries.flatMap((e) => [recordHeader(e), e.frame])]);
+}
+
+function recordHeader(e: LogEntry): Buffer {
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header.writeUInt32BE(e.frame.length, 0);
+  header.writeUInt32BE(e.session, 4);
+  header.writeDoubleBE(e.time, 8);
+  return header;
 }
 
 /** Parses a log file's bytes; throws RangeError on a bad magic or a truncated record. */

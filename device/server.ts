@@ -3,16 +3,22 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode, Encoder, FEATURE_CONTROL, FEATURES } from '../protocol/index.js';
+import { CloseCode, COMMAND_OPS, Encoder, FEATURE_CONTROL, OP_FEATURE, type Feature } from '../protocol/index.js';
 import { Faults } from './faults.js';
 import { resolveOptions, type DeviceOptions, type ResolvedOptions } from './options.js';
 import { Pacer } from './pacer.js';
 import { Recorder, type LogEntry } from './recorder.js';
-import { Session, type Host, type SessionView } from './session.js';
+import { SessionIds } from './session-ids.js';
+import { closeSocket, Session, type Host, type SessionView } from './session.js';
 import { Memory } from './store.js';
 
 /** How long close()/restart() wait for close handshakes before cutting sockets. */
 const CLOSE_GRACE_MS = 500;
+/**
+ * TCP connections beyond maxSessions the HTTP server still accepts, so that a client over the
+ * cap is told `busy` (close 1013) instead of being reset; beyond these, new sockets are dropped.
+ */
+const CONNECTION_SLACK = 16;
 
 export interface Device {
   /** ws://host:port of the listening socket (real port when options.port was 0). */
@@ -40,6 +46,8 @@ export async function startDevice(options: DeviceOptions = {}): Promise<Device> 
   return device;
 }
 
+const SHUTDOWN_REASON = 'shutdown: device shutting down';
+
 class DeviceServer implements Device, Host {
   readonly memory: Memory;
   readonly faults = new Faults();
@@ -47,8 +55,10 @@ class DeviceServer implements Device, Host {
   readonly recorder: Recorder;
   readonly encoder = new Encoder();
   readonly features: readonly string[];
+  readonly ops: ReadonlySet<string>;
+  private readonly offered: ReadonlySet<Feature>;
   private readonly live = new Map<number, Session>();
-  private nextId = 1;
+  private readonly ids = new SessionIds();
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private closing: Promise<void> | undefined;
@@ -59,11 +69,17 @@ class DeviceServer implements Device, Host {
     this.memory = new Memory(options.limits);
     this.pacer = new Pacer(options.bandwidth);
     this.recorder = new Recorder(options.record, options.logFile);
-    this.features = options.control ? [...FEATURES, FEATURE_CONTROL] : [...FEATURES];
-    this.http = createServer((_req, res) => {
+    this.offered = new Set(options.features);
+    this.features = options.controlToken !== undefined ? [...options.features, FEATURE_CONTROL] : [...options.features];
+    this.ops = new Set(COMMAND_OPS.filter((op) => OP_FEATURE[op] === undefined || this.offered.has(OP_FEATURE[op])));
+    // Raw TCP that never completes an upgrade is bounded too: headers must arrive within the
+    // hello timeout (checked at least every second), and the socket count is capped.
+    const headersTimeout = Math.min(options.helloTimeout, 60_000);
+    this.http = createServer({ headersTimeout, requestTimeout: headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) }, (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain', connection: 'close' });
       res.end('this is a vgpu-dirty device: connect with a WebSocket client\n');
     });
+    this.http.maxConnections = options.limits.maxSessions + CONNECTION_SLACK;
     this.wss = new WebSocketServer({
       server: this.http,
       perMessageDeflate: false,
@@ -105,16 +121,28 @@ class DeviceServer implements Device, Host {
   }
 
   private accept(ws: WebSocket): void {
+    ws.on('error', (err) => this.options.log(`socket error before a session: ${err.message}`));
     if (this.closing !== undefined) {
-      ws.close(CloseCode.goingAway, 'device shutting down');
+      closeSocket(ws, CloseCode.goingAway, SHUTDOWN_REASON);
       return;
     }
-    const session = new Session(this.nextId++, ws, this);
+    if (this.live.size >= this.options.limits.maxSessions) {
+      const message = `maxSessions ${this.options.limits.maxSessions} connections are open; try again later`;
+      this.options.log(`refused a connection: ${message}`);
+      ws.send(this.encoder.encode({ op: 'error', code: 'busy', message }));
+      closeSocket(ws, CloseCode.tryAgainLater, `busy: ${message}`);
+      return;
+    }
+    const session = new Session(this.ids.next(), ws, this);
     this.live.set(session.id, session);
     this.options.log(`session ${session.id}: connected`);
   }
 
   // ---- Host ----
+
+  offers(feature: Feature): boolean {
+    return this.offered.has(feature);
+  }
 
   findSession(id: number): Session | undefined {
     return this.live.get(id);
@@ -137,7 +165,7 @@ class DeviceServer implements Device, Host {
 
   async restart(): Promise<void> {
     this.options.log('restart: dropping all sessions and state');
-    await this.endAll(CloseCode.serviceRestart, 'device restart');
+    await this.endAll(CloseCode.serviceRestart, 'restart: device restarted, all state is lost; reconnect and resync');
     this.memory.reset();
     this.faults.clear();
     this.pacer.reset();
@@ -146,7 +174,7 @@ class DeviceServer implements Device, Host {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.faults.clear();
-      await this.endAll(CloseCode.goingAway, 'device shutting down');
+      await this.endAll(CloseCode.goingAway, SHUTDOWN_REASON);
       await new Promise<void>((resolve) => {
         this.wss.close(() => resolve());
       });

@@ -7,32 +7,33 @@
 // - Replies leave in the order they were produced. A fence's signal may be held back (fence
 //   latency, delay faults); replies produced after it wait behind it, so fences and every
 //   reply stay ordered. Only pong bypasses the outbox (it answers on receipt).
-// - Bounded memory: when unapplied command bytes exceed highWaterMark the socket is paused
-//   (TCP pushes back on the driver) until the backlog falls to half; the pump stops applying
-//   while unsent reply bytes exceed highWaterMark, so a driver that does not read its
-//   replies is throttled too.
+// - Bounded memory: the socket is paused (TCP pushes back on the driver) while unapplied
+//   command bytes or unsent message bytes exceed highWaterMark, and resumed when both together
+//   are at most half of it; every frame and message is charged ITEM_OVERHEAD_BYTES on top of
+//   its size. Every reply counts, pong and errors included, so a client that sends and never
+//   reads stops being read. The pump also stops applying while unsent bytes exceed the mark.
+// - Per-object state dies with the object: destroyBo forgets the BO's unseen device writes.
 import type { WebSocket } from 'ws';
 import {
   CLOSE_FOR,
   CloseCode,
-  decodeDriverFrame,
-  PROTOCOL_VERSION_MAX,
-  PROTOCOL_VERSION_MIN,
+  decodeFrame,
+  parseDriverMessage,
   ProtocolError,
   type Command,
   type DataRange,
+  type Decoded,
   type DeviceMessage,
   type Encoder,
   type ErrorCode,
-  type Fence,
+  type Feature,
   type GpuWrite,
-  type Hello,
   type Ping,
   type Role,
   type Signaled,
 } from '../protocol/index.js';
-import { timingSafeEqual } from 'node:crypto';
 import type { Faults } from './faults.js';
+import { admit } from './handshake.js';
 import type { ResolvedOptions } from './options.js';
 import type { Pacer } from './pacer.js';
 import type { Recorder } from './recorder.js';
@@ -47,7 +48,11 @@ export interface Host {
   readonly pacer: Pacer;
   readonly recorder: Recorder;
   readonly encoder: Encoder;
+  /** Announced in welcome. */
   readonly features: readonly string[];
+  /** Ops this device answers (optional ops only with their feature). */
+  readonly ops: ReadonlySet<string>;
+  offers(feature: Feature): boolean;
   findSession(id: number): Session | undefined;
   sessionCount(): number;
   /** The session ended; forget it. */
@@ -65,6 +70,8 @@ export interface Counters {
   /** Times the socket was paused for backpressure, and the largest backlog seen. */
   pauses: number;
   maxBacklog: number;
+  /** Most messages waiting for the socket at once (a client that does not read piles them up). */
+  maxUnsent: number;
 }
 
 /** The in-process view of a session (device.session(id)). */
@@ -77,30 +84,45 @@ export interface SessionView {
   /** Copy of a BO's device bytes, or undefined. */
   bo(id: number): Uint8Array | undefined;
   surfaces(): Surface[];
-  /** Change the BO as the GPU would and announce it to the client; throws ProtocolError. */
+  /**
+   * Change the BO as the GPU would and announce it to the client; throws ProtocolError (also
+   * `limit` when the client is not reading, so announcements cannot pile up).
+   */
   gpuWrite(bo: number, ranges: DataRange[]): void;
 }
 
 type Queued = Exclude<Command, Ping> | ProtocolError;
 
-/** Bytes charged per queued command on top of its frame, so many tiny frames stay bounded too. */
-const ITEM_OVERHEAD_BYTES = 64;
+/**
+ * Bytes charged per queued command and per unsent message on top of their own bytes, so that
+ * many tiny frames stay bounded too (about what one costs in the JS heap).
+ */
+const ITEM_OVERHEAD_BYTES = 256;
 /** Commands applied per event-loop turn before yielding (bounded work per tick). */
 const BATCH = 64;
+/** How long a closed session's socket waits for the client's close frame before it is cut. */
+const CLOSE_HANDSHAKE_MS = 1000;
 /** ws refuses close reasons over 123 bytes. */
 const MAX_REASON_BYTES = 123;
+
+/** What signalling a fence needs from the frame that carries it. */
+type Fenceable = { seq: number; fence?: number; seen?: number };
 
 export class Session implements SessionView {
   name = '';
   role: Role = 'driver';
   private readonly unseen = new UnseenWrites();
-  readonly counters: Counters = { commands: 0, failed: 0, fences: 0, bytesWritten: 0, bytesRead: 0, pauses: 0, maxBacklog: 0 };
+  readonly counters: Counters = { commands: 0, failed: 0, fences: 0, bytesWritten: 0, bytesRead: 0, pauses: 0, maxBacklog: 0, maxUnsent: 0 };
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void>;
 
   private state: 'hello' | 'open' | 'ended' = 'hello';
   private readonly ns: Namespace;
-  private lastSeq = 0;
+  /** -1 before the first command: the first seq may be 0. */
+  private lastSeq = -1;
+  /** performance.now() of the last frame received or reply written to the socket (idle timeout). */
+  private lastActivity = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   // Command queue: items before `head` are consumed; compacted now and then.
   private queue: ({ msg: Queued; bytes: number } | undefined)[] = [];
   private head = 0;
@@ -110,6 +132,8 @@ export class Session implements SessionView {
   // Ordered outbox for replies that must wait (delayed fences and everything behind them).
   private readonly outbox: { bytes: Uint8Array; at: number }[] = [];
   private outboxBytes = 0;
+  /** Messages handed to ws whose send callback has not run (each costs memory beyond its bytes). */
+  private unsentMessages = 0;
   private outboxTimer: NodeJS.Timeout | undefined;
   private drainWaiter: (() => void) | undefined;
   private helloTimer: NodeJS.Timeout | undefined;
@@ -145,16 +169,17 @@ export class Session implements SessionView {
     return this.ns.surfaceList();
   }
   gpuWrite(bo: number, ranges: DataRange[]): void {
+    if (!this.host.offers('gpuWrite')) throw new ProtocolError('unknown_op', 'this device does not offer gpuWrite');
     this.deviceWrite(bo, ranges, undefined);
   }
 
   // ---- lifecycle ----
 
-  /** Closes with a close frame (device shutdown, restart, fatal protocol error). */
+  /** Closes with a close frame (device shutdown, restart, fatal protocol error); reason is `code: message`. */
   shutdown(code: CloseCode, reason: string): void {
     if (this.state === 'ended') return;
     this.end();
-    this.ws.close(code, fitReason(reason));
+    closeSocket(this.ws, code, reason);
   }
 
   /** Cuts the connection without a close frame (drop fault, stragglers at shutdown). */
@@ -169,6 +194,7 @@ export class Session implements SessionView {
     this.state = 'ended';
     clearTimeout(this.helloTimer);
     clearTimeout(this.outboxTimer);
+    clearTimeout(this.idleTimer);
     this.ns.release();
     this.queue = [];
     this.head = 0;
@@ -199,11 +225,15 @@ export class Session implements SessionView {
       this.log('dropping connection (fault)');
       return this.kill();
     }
-    const msg = decodeDriverFrame(frame);
-    if (msg instanceof ProtocolError && msg.code === 'malformed') return this.fatal('malformed', msg.message);
-    if (this.state === 'hello') return this.onHello(msg);
+    this.lastActivity = performance.now();
+    const decoded = decodeFrame(frame);
+    if (decoded instanceof ProtocolError) return this.fatal('malformed', decoded.message);
+    if (this.state === 'hello') return this.onHello(decoded);
+    const msg = parseDriverMessage(decoded.value, decoded.problem, this.host.ops);
     if (!(msg instanceof ProtocolError) && msg.op === 'hello') return this.fatal('protocol', 'second hello');
+    if (msg instanceof ProtocolError && msg.op === 'hello') return this.fatal('protocol', 'second hello');
     const seq = msg.seq;
+    // A frame whose seq cannot be read is outside the sequence: answered, never advancing it.
     if (seq !== undefined) {
       if (seq <= this.lastSeq) return this.fatal('bad_seq', `seq ${seq} after ${this.lastSeq}: seq must increase`);
       this.lastSeq = seq;
@@ -214,49 +244,68 @@ export class Session implements SessionView {
     this.enqueue(msg, frame.length + ITEM_OVERHEAD_BYTES);
   }
 
-  private onHello(msg: Hello | Command | ProtocolError): void {
+  private onHello(first: Decoded): void {
     clearTimeout(this.helloTimer);
-    if (msg instanceof ProtocolError || msg.op !== 'hello') {
-      const what = msg instanceof ProtocolError ? msg.message : `op '${msg.op}'`;
-      return this.fatal('protocol', `expected hello first, got ${what}`);
-    }
     const { options, features } = this.host;
-    const version = Math.min(msg.max, PROTOCOL_VERSION_MAX);
-    if (version < Math.max(msg.min, PROTOCOL_VERSION_MIN)) {
-      return this.fatal(
-        'version_unsupported',
-        `driver speaks versions ${msg.min}..${msg.max}, device ${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`,
-      );
-    }
-    if (options.token !== undefined && !sameToken(msg.token, options.token)) {
-      return this.fatal('bad_token', msg.token === undefined ? 'token required' : 'wrong token');
-    }
-    if (msg.role === 'control' && !options.control) {
-      return this.fatal('forbidden', 'control connections are disabled on this device', CloseCode.policyViolation);
-    }
-    this.role = msg.role ?? 'driver';
-    this.name = msg.name ?? '';
+    const a = admit(first, options);
+    if ('code' in a) return this.fatal(a.code, a.message);
+    this.role = a.role;
+    this.name = a.name;
     this.state = 'open';
-    this.log(`hello: version ${version}, role ${this.role}`);
-    this.emit({ op: 'welcome', version, session: this.id, pageSize: options.pageSize, features: [...features], ...options.limits });
+    this.log(`hello: version ${a.version}, role ${this.role}`);
+    this.emit({
+      op: 'welcome', version: a.version, session: this.id, pageSize: options.pageSize, features: [...features],
+      ...options.limits, idleTimeout: options.idleTimeout,
+    });
+    if (options.idleTimeout > 0) this.armIdle(options.idleTimeout);
+  }
+
+  /**
+   * Idle: no progress for idleTimeout ms — no frame arrived and no reply was taken by the
+   * socket — while the device holds back nothing itself (a stall, a delayed signal, commands
+   * still being applied). So a client that neither sends nor reads is closed, also one the
+   * device stopped reading for backpressure; one whose replies drain is not. One timer per
+   * session, re-armed to the next possible expiry.
+   */
+  private armIdle(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      // Decide after the I/O this loop turn has pending: a timer that fires late after a busy
+      // stretch must not mistake frames and writes not processed yet for silence.
+      setImmediate(() => this.checkIdle());
+    }, Math.max(1, ms));
+  }
+
+  private checkIdle(): void {
+    if (this.state !== 'open') return;
+    const { idleTimeout } = this.host.options;
+    const owed = this.host.faults.stalled(this.id) || this.outboxTimer !== undefined || (this.running && this.drainWaiter === undefined);
+    const quiet = performance.now() - this.lastActivity;
+    if (owed || quiet < idleTimeout) return this.armIdle(owed ? idleTimeout : idleTimeout - quiet);
+    this.fatal('idle', `no frame received or reply read for ${idleTimeout} ms (send ping to stay connected)`);
   }
 
   private enqueue(msg: Queued, bytes: number): void {
     this.queue.push({ msg, bytes });
     this.backlog += bytes;
     if (this.backlog > this.counters.maxBacklog) this.counters.maxBacklog = this.backlog;
-    if (!this.paused && this.backlog > this.host.options.highWaterMark) {
-      this.paused = true;
-      this.counters.pauses++;
-      this.ws.pause();
-    }
+    this.updateFlow();
     if (!this.running) void this.pump();
   }
 
-  private maybeResume(): void {
-    const low = this.host.options.highWaterMark / 2;
-    if (this.drainWaiter !== undefined && this.outboundBytes() <= low) this.drainWaiter();
-    if (this.paused && this.state !== 'ended' && this.backlog + this.outboundBytes() <= low) {
+  /**
+   * Pauses reading while unapplied commands or unsent replies exceed the high-water mark;
+   * resumes when both together are at most half of it. Called whenever either changes.
+   */
+  private updateFlow(): void {
+    if (this.state === 'ended') return;
+    const hwm = this.host.options.highWaterMark;
+    const outbound = this.outboundBytes();
+    if (this.drainWaiter !== undefined && outbound <= hwm / 2) this.drainWaiter();
+    if (!this.paused && (this.backlog > hwm || outbound > hwm)) {
+      this.paused = true;
+      this.counters.pauses++;
+      this.ws.pause();
+    } else if (this.paused && this.backlog + outbound <= hwm / 2) {
       this.paused = false;
       this.ws.resume();
     }
@@ -291,7 +340,7 @@ export class Session implements SessionView {
         if (this.state !== 'open') break;
         this.apply(item.msg);
         this.backlog -= item.bytes;
-        this.maybeResume();
+        this.updateFlow();
         if (++applied % BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (e) {
@@ -303,8 +352,14 @@ export class Session implements SessionView {
   }
 
   private apply(msg: Queued): void {
-    if (msg instanceof ProtocolError) return this.reject(msg);
-    if (msg.op === 'fence') return this.signal(msg);
+    if (msg instanceof ProtocolError) {
+      this.reject(msg);
+      // A rejected frame still signals the fence it carries when seq and fence were readable
+      // (docs/protocol.md §5): a driver waiting for it must not wait forever.
+      if (msg.seq !== undefined && msg.fence !== undefined && this.carriesFence(msg.op)) this.signal({ seq: msg.seq, fence: msg.fence });
+      return;
+    }
+    if (msg.op === 'fence') return this.signal(this.withSeen(msg));
     const injected = this.host.faults.onCommand(this.id);
     if (injected !== undefined) {
       this.reject(new ProtocolError('injected', injected, msg.seq));
@@ -319,29 +374,43 @@ export class Session implements SessionView {
     }
     // A DMA frame may carry its own fence: signalled right after it, applied or rejected,
     // exactly as a separate fence following it would be (one frame per sync).
-    if ((msg.op === 'write' || msg.op === 'writeSurface') && msg.fence !== undefined) {
-      this.signal({ op: 'fence', seq: msg.seq, fence: msg.fence, seen: msg.seen });
+    if ((msg.op === 'write' || msg.op === 'writeSurface') && msg.fence !== undefined && this.carriesFence(msg.op)) {
+      this.signal(this.withSeen({ seq: msg.seq, fence: msg.fence, seen: msg.seen }));
     }
   }
 
-  private execute(msg: Exclude<Queued, ProtocolError | Fence>): void {
+  /** Whether a fence on this op is honoured: always on `fence`, on DMA frames with fencedWrite. */
+  private carriesFence(op: string | undefined): boolean {
+    return op === 'fence' || ((op === 'write' || op === 'writeSurface') && this.host.offers('fencedWrite'));
+  }
+
+  /** `seen` counts only on a device that offers it; elsewhere it is an unknown key. */
+  private withSeen<T extends Fenceable>(msg: T): T {
+    return msg.seen === undefined || this.host.offers('seen') ? msg : { ...msg, seen: undefined };
+  }
+
+  private execute(msg: Exclude<Queued, ProtocolError | { op: 'fence' }>): void {
     const { ns, counters } = this;
     const { seq } = msg;
     switch (msg.op) {
       case 'defineBo':
         return ns.defineBo(msg.bo, msg.size, seq);
       case 'destroyBo':
-        return ns.destroyBo(msg.bo, seq);
+        ns.destroyBo(msg.bo, seq);
+        return this.unseen.forget(msg.bo);
       case 'defineSurface':
         return ns.defineSurface(msg);
       case 'destroySurface':
         return ns.destroySurface(msg.sid, seq);
-      case 'write':
-        counters.bytesWritten += this.unseen.applyKeeping(msg.bo, ns.bytesOf(msg.bo), msg.seen, () => ns.write(msg.bo, msg.ranges, seq));
+      case 'write': {
+        const { seen } = this.withSeen(msg);
+        counters.bytesWritten += this.unseen.applyKeeping(msg.bo, ns.bytesOf(msg.bo), seen, () => ns.write(msg.bo, msg.ranges, seq));
         return;
+      }
       case 'writeSurface': {
+        const { seen } = this.withSeen(msg);
         const bo = ns.surfaceBo(msg.sid) ?? -1;
-        counters.bytesWritten += this.unseen.applyKeeping(bo, ns.bytesOf(bo), msg.seen, () => ns.writeBoxes(msg.sid, msg.boxes, seq));
+        counters.bytesWritten += this.unseen.applyKeeping(bo, ns.bytesOf(bo), seen, () => ns.writeBoxes(msg.sid, msg.boxes, seq));
         return;
       }
       case 'readback': {
@@ -382,6 +451,11 @@ export class Session implements SessionView {
   /** Applies a device-side write to this session's BO and announces it (ranges are encoded now). */
   private deviceWrite(bo: number, ranges: DataRange[], seq: number | undefined): void {
     if (this.state !== 'open') throw new ProtocolError('unknown_bo', `session ${this.id} is not open`, seq);
+    // The announcement is a reply like any other: refuse rather than buffer for a client that
+    // does not read (a control session could otherwise fill this session's outbox without bound).
+    if (this.outboundBytes() > this.host.options.highWaterMark) {
+      throw new ProtocolError('limit', `session ${this.id} is not reading its messages (over the high-water mark)`, seq);
+    }
     this.counters.bytesWritten += this.ns.write(bo, ranges, seq);
     this.emit({ op: 'deviceWrite', bo, ranges });
     this.unseen.announce(bo, ranges);
@@ -394,7 +468,7 @@ export class Session implements SessionView {
     this.emit({ op: 'error', code: err.code, message: err.message, seq: err.seq });
   }
 
-  private signal(f: Fence): void {
+  private signal(f: Fenceable & { fence: number }): void {
     this.counters.fences++;
     if (f.seen !== undefined) this.unseen.acknowledge(f.seen);
     const failure = this.failure;
@@ -435,14 +509,23 @@ export class Session implements SessionView {
   }
 
   private sendNow(bytes: Uint8Array): void {
+    if (++this.unsentMessages > this.counters.maxUnsent) this.counters.maxUnsent = this.unsentMessages;
     this.ws.send(bytes, { binary: true }, (err) => {
+      this.unsentMessages--;
       if (err !== undefined && err !== null && this.state !== 'ended') this.log(`send failed: ${err.message}`);
-      this.maybeResume();
+      this.lastActivity = performance.now();
+      this.updateFlow();
     });
+    this.updateFlow();
   }
 
+  /**
+   * Memory held for the client: unsent bytes plus a per-message charge, because a queued write
+   * costs far more than its bytes (a 14-byte pong holds a write request, a callback, a buffer);
+   * counting bytes alone let a ping flood hold hundreds of MiB under an 8 MiB mark.
+   */
   private outboundBytes(): number {
-    return this.ws.bufferedAmount + this.outboxBytes;
+    return this.ws.bufferedAmount + this.outboxBytes + (this.unsentMessages + this.outbox.length) * ITEM_OVERHEAD_BYTES;
   }
 }
 
@@ -461,17 +544,24 @@ function dmaBytes(msg: Queued, frameBytes: number): number {
   }
 }
 
-function sameToken(given: string | undefined, want: string): boolean {
-  if (given === undefined) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(want);
-  return a.length === b.length && timingSafeEqual(a, b);
+/**
+ * Starts the close handshake. A client that never answers the close frame would hold the
+ * socket for ws's own 30 s close timeout; the session is over, so the socket goes after a short
+ * grace.
+ */
+export function closeSocket(ws: WebSocket, code: CloseCode, reason: string): void {
+  ws.close(code, fitReason(reason));
+  const cut = setTimeout(() => ws.terminate(), CLOSE_HANDSHAKE_MS);
+  cut.unref();
+  ws.once('close', () => clearTimeout(cut));
 }
 
+/** Cuts a close reason to what a close frame holds, at a character boundary. */
 function fitReason(reason: string): string {
-  let r = reason;
-  while (Buffer.byteLength(r) > MAX_REASON_BYTES) r = r.slice(0, -1);
-  return r;
+  if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
+  const chars = Array.from(reason);
+  while (Buffer.byteLength(chars.join('')) > MAX_REASON_BYTES) chars.pop();
+  return chars.join('');
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,6 +1,6 @@
 // Device copies of BOs and surfaces. Memory accounts for the whole device (limits are
 // device-wide); a Namespace holds one session's BOs and surfaces, so ids of different
-// sessions never meet. Every operation validates the whole command before changing any byte
+// sessions never meet, and keeps the session within its share (maxSession*). Every operation validates the whole command before changing any byte
 // (a rejected command leaves no partial effect) and reports problems as ProtocolError.
 import {
   pageCount,
@@ -9,9 +9,9 @@ import {
   type BoxData,
   type DataRange,
   type DefineSurface,
-  type Limits,
   type Span,
 } from '../protocol/index.js';
+import type { DeviceLimits } from './options.js';
 import { checkBoxes, checkLayout, copyBoxes, type SurfaceLayout } from './layout.js';
 
 /** Per-message encoding overhead allowed for when sizing a reply against maxMessageSize. */
@@ -23,7 +23,7 @@ export class Memory {
   bos = 0;
   bytes = 0;
   surfaces = 0;
-  constructor(readonly limits: Limits) {}
+  constructor(readonly limits: DeviceLimits) {}
 
   reset(): void {
     this.bos = this.bytes = this.surfaces = 0;
@@ -68,7 +68,11 @@ export class Namespace {
     if (size === 0 || size > limits.maxBoSize) {
       throw new ProtocolError('limit', `BO size ${size} not in [1, maxBoSize ${limits.maxBoSize}]`, seq);
     }
+    if (this.bos.size + 1 > limits.maxSessionBos) throw new ProtocolError('limit', `maxSessionBos ${limits.maxSessionBos} reached`, seq);
     if (this.memory.bos + 1 > limits.maxBos) throw new ProtocolError('limit', `maxBos ${limits.maxBos} reached`, seq);
+    if (this.bytes + size > limits.maxSessionBytes) {
+      throw new ProtocolError('limit', `maxSessionBytes ${limits.maxSessionBytes} would be exceeded`, seq);
+    }
     if (this.memory.bytes + size > limits.maxTotalBytes) {
       throw new ProtocolError('limit', `maxTotalBytes ${limits.maxTotalBytes} would be exceeded`, seq);
     }
@@ -91,7 +95,8 @@ export class Namespace {
     if (this.surfaces.has(m.sid)) throw new ProtocolError('exists', `surface ${m.sid} already defined`, m.seq);
     const bo = this.bo(m.bo, m.seq);
     checkLayout(m, bo.data.length, m.seq);
-    const { maxSurfaces } = this.memory.limits;
+    const { maxSurfaces, maxSessionSurfaces } = this.memory.limits;
+    if (this.surfaces.size + 1 > maxSessionSurfaces) throw new ProtocolError('limit', `maxSessionSurfaces ${maxSessionSurfaces} reached`, m.seq);
     if (this.memory.surfaces + 1 > maxSurfaces) throw new ProtocolError('limit', `maxSurfaces ${maxSurfaces} reached`, m.seq);
     const { sid, offset, width, height, depth, bytesPerPixel, rowPitch, imagePitch } = m;
     this.surfaces.set(sid, { sid, bo: m.bo, offset, width, height, depth, bytesPerPixel, rowPitch, imagePitch });

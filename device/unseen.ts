@@ -35,6 +35,14 @@ export class UnseenWrites {
   }
 
   /**
+   * The BO was destroyed: its announced writes die with it, so a BO later defined with the same
+   * id (maybe smaller) is never "protected" with bytes of the old one.
+   */
+  forget(bo: number): void {
+    this.log = this.log.filter((e) => e.bo !== bo);
+  }
+
+  /**
    * Run `apply` (which writes into `bytes`, or throws before writing anything) while keeping
    * the bytes of device writes to `bo` announced after `seen`. Without `seen` (a sender that
    * does not use it) the data is applied as it is.

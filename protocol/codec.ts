@@ -1,16 +1,17 @@
 // Frame codec: one message ↔ one binary WebSocket frame of standard MessagePack.
 // Encoding uses msgpackr with record/structure extensions off, so the output is plain maps,
-// arrays, strs, ints, bools and bins that any MessagePack implementation decodes.
-import { C1, Packr, Unpackr } from 'msgpackr';
+// arrays, strs, ints, bools and bins that any MessagePack implementation decodes. Decoding
+// uses the strict decoder of msgpack.ts, which accepts exactly what the spec allows.
+import { Packr } from 'msgpackr';
 import { U32_MAX } from './constants.js';
 import type { DeviceMessage, DriverMessage, Message } from './messages.js';
+import { decodeStrict, MalformedError, type Decoded } from './msgpack.js';
 import { parseDeviceMessage, parseDriverMessage, ProtocolError } from './validate.js';
 
 const STANDARD = {
   useRecords: false, // no record extension: maps stay maps
   mapsAsObjects: true,
   variableMapSize: true, // fixmap for small maps (compact, and what other encoders emit)
-  int64AsType: 'number', // uint64/int64 decode to number; the validator rejects unsafe ones
   skipValues: [undefined], // absent optional fields are omitted, never msgpackr's undefined ext
 } as const;
 
@@ -28,35 +29,31 @@ export class Encoder {
   }
 }
 
-const unpackr = new Unpackr(STANDARD);
-
 /**
- * Decodes one frame to a plain value. A frame that is not exactly one well-formed MessagePack
- * value (truncated, trailing bytes, the never-used byte 0xc1 as the value, an extension type
- * msgpackr does not know) yields ProtocolError 'malformed'. Extension values msgpackr does
- * know decode to non-plain objects, which the validator rejects as wrong types.
+ * Decodes one frame with the strict decoder (msgpack.ts). A frame that is not exactly one
+ * well-formed value the protocol allows yields ProtocolError 'malformed'; otherwise the value
+ * and the first shape problem (non-str key, repeated key, too deep), which makes it a bad
+ * message once validated.
  */
-export function decodeFrame(frame: Uint8Array): unknown {
+export function decodeFrame(frame: Uint8Array): Decoded | ProtocolError {
   try {
-    const value: unknown = unpackr.unpack(frame);
-    if (value === C1) return new ProtocolError('malformed', 'not one MessagePack value: reserved byte 0xc1');
-    return value;
+    return decodeStrict(frame);
   } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
-    return new ProtocolError('malformed', `not one MessagePack value: ${reason.slice(0, 80)}`);
+    if (!(e instanceof MalformedError)) throw e;
+    return new ProtocolError('malformed', `not one MessagePack value: ${e.message.slice(0, 80)}`);
   }
 }
 
-/** What the device does with a received frame: decode, then validate. */
-export function decodeDriverFrame(frame: Uint8Array): DriverMessage | ProtocolError {
-  const value = decodeFrame(frame);
-  return value instanceof ProtocolError ? value : parseDriverMessage(value);
+/** What the device does with a received frame: decode, then validate (`ops`: see parseDriverMessage). */
+export function decodeDriverFrame(frame: Uint8Array, ops?: ReadonlySet<string>): DriverMessage | ProtocolError {
+  const d = decodeFrame(frame);
+  return d instanceof ProtocolError ? d : parseDriverMessage(d.value, d.problem, ops);
 }
 
 /** What a driver does with a received frame: decode, then validate. */
 export function decodeDeviceFrame(frame: Uint8Array): DeviceMessage | ProtocolError {
-  const value = decodeFrame(frame);
-  return value instanceof ProtocolError ? value : parseDeviceMessage(value);
+  const d = decodeFrame(frame);
+  return d instanceof ProtocolError ? d : parseDeviceMessage(d.value, d.problem);
 }
 
 /**

@@ -37,8 +37,28 @@ export const REPLY_OPS = [
   'error',
 ] as const;
 
-/** Feature names announced in welcome.features. */
+/** Feature names announced in welcome.features (docs/protocol.md §6.2 has the contract). */
 export const FEATURES = ['surfaces', 'gpuWrite', 'digest', 'stats', 'seen', 'fencedWrite'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+/**
+ * Optional ops and the feature that offers each. A device that does not announce the feature
+ * answers the op with `unknown_op`; a driver MUST NOT send it then. Ops not listed are core.
+ */
+export const OP_FEATURE: Readonly<Partial<Record<(typeof COMMAND_OPS)[number], Feature>>> = {
+  defineSurface: 'surfaces',
+  destroySurface: 'surfaces',
+  writeSurface: 'surfaces',
+  gpuWrite: 'gpuWrite',
+  digest: 'digest',
+  stats: 'stats',
+};
+
+/**
+ * Deepest nesting of arrays and maps a receiver decodes (the top-level map is level 1; the
+ * protocol itself needs 3). Deeper values make the frame a bad message, never a stack overflow.
+ */
+export const MAX_DEPTH = 8;
 /** Device writes remembered per session for `seen` (older ones lose protection; see docs/protocol.md). */
 export const MAX_UNSEEN_DEVICE_WRITES = 4096;
 /** Extra feature announced when the device accepts role 'control' connections. */
@@ -67,8 +87,9 @@ export const ERROR_CODES = [
   'bad_seq',
   'version_unsupported',
   'bad_token',
-  'too_big',
   'text_frame',
+  'busy',
+  'idle',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -83,6 +104,7 @@ export const CloseCode = {
   tooBig: 1009,
   internalError: 1011,
   serviceRestart: 1012,
+  tryAgainLater: 1013,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -93,8 +115,10 @@ export const CLOSE_FOR: Partial<Record<ErrorCode, CloseCode>> = {
   bad_seq: CloseCode.protocolError,
   version_unsupported: CloseCode.protocolError,
   bad_token: CloseCode.policyViolation,
-  too_big: CloseCode.tooBig,
+  forbidden: CloseCode.policyViolation,
   text_frame: CloseCode.unsupportedData,
+  busy: CloseCode.tryAgainLater,
+  idle: CloseCode.goingAway,
 };
 
 /** Limits a device announces in welcome; DEFAULT_LIMITS when not configured. */
@@ -121,6 +145,38 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxMessageSize: 16 * 1024 * 1024,
   maxRanges: 16384,
 });
+
+/**
+ * How a device shares itself between sessions (docs/protocol.md §9). Announced in welcome by
+ * devices that have them (optional there: a version-1 device without them is still valid).
+ */
+export interface SessionLimits {
+  /** Connections open at once, before or after hello; more are refused with `busy`, close 1013. */
+  maxSessions: number;
+  /** BOs one session may have alive at once. */
+  maxSessionBos: number;
+  /** Bytes of one session's BOs. */
+  maxSessionBytes: number;
+  /** Surfaces one session may have alive at once. */
+  maxSessionSurfaces: number;
+}
+
+export const DEFAULT_MAX_SESSIONS = 64;
+
+/**
+ * Default shares for device-wide limits: a quarter of each, and always room for one BO of
+ * maxBoSize, so no single session can starve the others and every session can use the device.
+ */
+export function defaultSessionLimits(l: Limits): Omit<SessionLimits, 'maxSessions'> {
+  return {
+    maxSessionBos: Math.max(1, Math.ceil(l.maxBos / 4)),
+    maxSessionBytes: Math.min(l.maxTotalBytes, Math.max(l.maxBoSize, Math.floor(l.maxTotalBytes / 4))),
+    maxSessionSurfaces: Math.max(1, Math.ceil(l.maxSurfaces / 4)),
+  };
+}
+
+/** A session that sends nothing for this long while the device owes it nothing is closed (ms). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 /** Page size used for digests unless the device is configured otherwise. */
 export const DEFAULT_PAGE_SIZE = 4096;

@@ -3,4 +3,5 @@ export * from './constants.js';
 export type * from './messages.js';
 export { ProtocolError, parseDriverMessage, parseDeviceMessage } from './validate.js';
 export { Encoder, decodeFrame, decodeDriverFrame, decodeDeviceFrame } from './codec.js';
+export { decodeStrict, MalformedError, type Decoded } from './msgpack.js';
 export { pageDigests, pageCount } from './digest.js';

@@ -2,7 +2,7 @@
 // `op` names the message. Integers are uints (u32 where marked, otherwise up to 2^53-1);
 // binary data is MessagePack `bin` (Uint8Array in JS). Unknown extra keys are ignored.
 
-import type { Limits } from './constants.js';
+import type { Limits, SessionLimits } from './constants.js';
 
 /** `[offset, data]`: bytes at a BO offset. */
 export type DataRange = [offset: number, data: Uint8Array];
@@ -93,8 +93,11 @@ export type DriverMessage = Hello | Command;
 
 // ---- device → driver -------------------------------------------------------------------
 
-/** The device's limits travel flat in welcome (maxBos, maxBoSize, …; see Limits). */
-export interface Welcome extends Limits {
+/**
+ * The device's limits travel flat in welcome (maxBos, maxBoSize, …; see Limits). The session
+ * limits and idleTimeout are optional: devices that predate them omit them.
+ */
+export interface Welcome extends Limits, Partial<SessionLimits> {
   op: 'welcome';
   /** Negotiated protocol version. */
   version: number;
@@ -103,6 +106,8 @@ export interface Welcome extends Limits {
   /** Page size of digests. */
   pageSize: number;
   features: string[];
+  /** ms without a frame after which the device closes an idle session (0 or absent: never). */
+  idleTimeout?: number;
 }
 
 /**

@@ -13,6 +13,13 @@ export class ProtocolError extends Error {
     message: string,
     /** The command's seq when it could be read. */
     readonly seq?: number,
+    /**
+     * The fence a rejected fence-carrying frame (fence, write, writeSurface) asked for, when it
+     * and seq could be read: the device still signals it (docs/protocol.md §5).
+     */
+    readonly fence?: number,
+    /** The frame's op when it is a str (also for rejected frames). */
+    readonly op?: string,
   ) {
     super(message);
   }
@@ -45,6 +52,7 @@ const DEVICE_SCHEMAS: Readonly<Record<DeviceMessage['op'], Schema>> = {
   welcome: {
     version: 'u32', session: 'u32', pageSize: 'u32', features: 'strs', maxBos: 'uint', maxBoSize: 'u32',
     maxTotalBytes: 'uint', maxSurfaces: 'uint', maxMessageSize: 'u32', maxRanges: 'u32',
+    maxSessions: 'uint?', maxSessionBos: 'uint?', maxSessionBytes: 'uint?', maxSessionSurfaces: 'uint?', idleTimeout: 'uint?',
   },
   signaled: {
     seq: 'uint', fence: 'uint', ok: 'bool', errors: 'uint?', code: 'str?', message: 'str?', errSeq: 'uint?',
@@ -61,31 +69,59 @@ const DEVICE_SCHEMAS: Readonly<Record<DeviceMessage['op'], Schema>> = {
   error: { code: 'str', message: 'str', seq: 'uint?' },
 };
 
-/** Validates a message sent by a driver (what the device receives). */
-export function parseDriverMessage(value: unknown): DriverMessage | ProtocolError {
-  return parse(value, DRIVER_SCHEMAS) as DriverMessage | ProtocolError;
+/** Ops whose frame may carry a fence that is signalled also when the frame is rejected. */
+const FENCE_CARRIERS: ReadonlySet<string> = new Set(['fence', 'write', 'writeSurface']);
+
+/**
+ * Validates a message sent by a driver (what the device receives). `problem` is the decoder's
+ * shape problem, if any (see msgpack.ts): the frame is then a bad message whatever it holds.
+ * `ops`: the ops the receiver offers (default: every op); others are answered unknown_op.
+ *
+ * Order of checks (docs/protocol.md §7.3), so that every implementation reports the same code:
+ * not a map → bad_message; op 'hello' → the hello schema; seq unreadable → bad_message without
+ * seq; shape problem → bad_message; op not a str → bad_message; unknown op → unknown_op; then
+ * the fields in schema order → bad_message. Every error after the seq check carries seq, and
+ * for fence carriers the fence when it is a uint.
+ */
+export function parseDriverMessage(value: unknown, problem?: string, ops?: ReadonlySet<string>): DriverMessage | ProtocolError {
+  if (!isMap(value)) return new ProtocolError('bad_message', `message is not a map (got ${describe(value)})`);
+  const op = value.op;
+  const opName = typeof op === 'string' ? op : undefined;
+  if (op === 'hello') return problem !== undefined ? new ProtocolError('bad_message', problem, undefined, undefined, op) : fields(value, 'hello', DRIVER_SCHEMAS.hello);
+  const seqProblem = checkType('uint', value.seq);
+  if (seqProblem !== null) return new ProtocolError('bad_message', `seq${seqProblem}`, undefined, undefined, opName);
+  const seq = value.seq as number;
+  const fence = opName !== undefined && FENCE_CARRIERS.has(opName) && checkType('uint', value.fence) === null ? (value.fence as number) : undefined;
+  if (problem !== undefined) return new ProtocolError('bad_message', problem, seq, fence, opName);
+  if (opName === undefined) return new ProtocolError('bad_message', `op: expected str, got ${describe(op)}`, seq);
+  const schema = Object.hasOwn(DRIVER_SCHEMAS, opName) ? DRIVER_SCHEMAS[opName as DriverMessage['op']] : undefined;
+  if (schema === undefined) return new ProtocolError('unknown_op', `unknown op '${opName.slice(0, 40)}'`, seq, undefined, opName);
+  if (ops !== undefined && !ops.has(opName)) {
+    return new ProtocolError('unknown_op', `op '${opName}' is not offered by this device (see welcome.features)`, seq, undefined, opName);
+  }
+  return fields(value, opName, schema, seq, fence);
 }
 
 /** Validates a message sent by the device (what a driver receives). */
-export function parseDeviceMessage(value: unknown): DeviceMessage | ProtocolError {
-  return parse(value, DEVICE_SCHEMAS) as DeviceMessage | ProtocolError;
+export function parseDeviceMessage(value: unknown, problem?: string): DeviceMessage | ProtocolError {
+  if (!isMap(value)) return new ProtocolError('bad_message', `message is not a map (got ${describe(value)})`);
+  if (problem !== undefined) return new ProtocolError('bad_message', problem);
+  const op = value.op;
+  if (typeof op !== 'string') return new ProtocolError('bad_message', `op: expected str, got ${describe(op)}`);
+  const schema = Object.hasOwn(DEVICE_SCHEMAS, op) ? DEVICE_SCHEMAS[op as DeviceMessage['op']] : undefined;
+  if (schema === undefined) return new ProtocolError('unknown_op', `unknown op '${op.slice(0, 40)}'`, undefined, undefined, op);
+  return fields(value, op, schema) as DeviceMessage | ProtocolError;
 }
 
-/** A MessagePack map decodes to a plain object; extension values decode to class instances. */
+/** A MessagePack map decodes to a plain object; anything else is not a map. */
 function isMap(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
-function parse(value: unknown, schemas: Readonly<Record<string, Schema>>): object | ProtocolError {
-  if (!isMap(value)) return new ProtocolError('bad_message', `message is not a map (got ${describe(value)})`);
-  const op = value.op;
-  // seq is read first so that every later error can name the command it refers to.
-  const seq = checkType('uint', value.seq) === null ? (value.seq as number) : undefined;
-  if (typeof op !== 'string') return new ProtocolError('bad_message', `op: expected str, got ${describe(op)}`, seq);
-  const schema = Object.hasOwn(schemas, op) ? schemas[op] : undefined;
-  if (schema === undefined) return new ProtocolError('unknown_op', `unknown op '${op.slice(0, 40)}'`, seq);
+/** Copies the schema's fields of a map whose op is known, checking each. */
+function fields(value: Record<string, unknown>, op: string, schema: Schema, seq?: number, fence?: number): DriverMessage | ProtocolError {
   const out: Record<string, unknown> = { op };
   for (const key in schema) {
     const spec = schema[key]!;
@@ -93,13 +129,13 @@ function parse(value: unknown, schemas: Readonly<Record<string, Schema>>): objec
     const v = value[key];
     if (v === undefined || (optional && v === null)) {
       if (optional) continue;
-      return new ProtocolError('bad_message', `${op}.${key}: missing`, seq);
+      return new ProtocolError('bad_message', `${op}.${key}: missing`, seq, fence, op);
     }
     const problem = checkType((optional ? spec.slice(0, -1) : spec) as FieldType, v);
-    if (problem !== null) return new ProtocolError('bad_message', `${op}.${key}${problem}`, seq);
+    if (problem !== null) return new ProtocolError('bad_message', `${op}.${key}${problem}`, seq, fence, op);
     out[key] = v;
   }
-  return out;
+  return out as unknown as DriverMessage;
 }
 
 /** null when v has the type, else a path suffix + reason such as "[2][0]: expected u32, got -1". */

@@ -4,8 +4,10 @@ import { VgpuError } from '../core/index.js';
 import { UsageError } from './args.js';
 import { DEMO_HELP, demoCommand } from './demo.js';
 import { CHECK_HELP, checkCommand } from './check-command.js';
+import { CONFORMANCE_HELP, conformanceCommand } from './conformance-command.js';
 import { deviceCommand } from './device-command.js';
 import { DIFFTEST_HELP, difftestCommand } from './difftest-command.js';
+import { REPLAY_HELP, replayCommand } from './replay-command.js';
 import { RUN_HELP, runCommand } from './run-command.js';
 import { SOAK_HELP, soakCommand } from './soak-command.js';
 
@@ -26,6 +28,8 @@ Commands:
             real Linux kernel and compare every scan (needs koffi)
   soak      seeded fault simulator: random programs and device faults,
             invariants checked at every step; a seed replays a failure
+  conformance  check any device against docs/protocol.md, case by case
+  replay    re-send a recorded session's frames to a device, print the replies
   help      this text; 'vgpu-dirty <command> --help' for a command's options
 
   --version prints the version
@@ -37,6 +41,10 @@ ${RUN_HELP}
 ${CHECK_HELP}
 
 ${SOAK_HELP}
+
+${CONFORMANCE_HELP}
+
+${REPLAY_HELP}
 
 ${DEMO_HELP}
 
@@ -58,6 +66,10 @@ async function main(argv: string[]): Promise<number> {
       return difftestCommand(rest, out);
     case 'soak':
       return soakCommand(rest, out);
+    case 'conformance':
+      return conformanceCommand(rest, out);
+    case 'replay':
+      return replayCommand(rest, out);
     case 'help':
     case '--help':
     case '-h':

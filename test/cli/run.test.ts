@@ -28,10 +28,10 @@ test('vgpu-dirty run --json prints one object with the documented keys, coherent
 });
 
 test('device-side writes through a control connection: CPU accesses wait for the readback, the run stays coherent under every strategy', async () => {
-  const dev = await startDevice({ port: 0, control: true });
+  const dev = await startDevice({ port: 0, controlToken: 'ctl' });
   try {
     for (const strategy of ['adaptive', 'pagetable', 'mkwrite'] as const) {
-      const r = await runMainJob({ deviceUrl: dev.url, control: true, frames: 40, hz: 0, gpuEvery: 4, verifyEvery: 20, strategy });
+      const r = await runMainJob({ deviceUrl: dev.url, control: true, controlToken: 'ctl', frames: 40, hz: 0, gpuEvery: 4, verifyEvery: 20, strategy });
       assert.equal(r.coherent, true, strategy);
       assert.equal(r.deviceWrites, 10, strategy);
       assert.ok(r.readbacks >= 1, `${strategy}: ${r.readbacks} readbacks`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { TestClient } from './client.js';
+import { WireClient } from '../../src/conformance/index.js';
 
 // src/cli/main.ts is not ours to wire; run deviceCommand directly, as main would.
 const command = fileURLToPath(new URL('../../src/cli/device-command.js', import.meta.url));
@@ -44,7 +44,7 @@ describe('vgpu-dirty device (CLI)', () => {
     const m = /^listening on (ws:\/\/127\.0\.0\.1:(\d+))$/.exec(line);
     assert.ok(m, `first line: ${JSON.stringify(line)}`);
     assert.notEqual(Number(m[2]), 0);
-    const c = await TestClient.connect(m[1]!, { token: 't' });
+    const c = await WireClient.session(m[1]!, { token: 't' });
     assert.equal(c.welcome!.maxBoSize, 1024 * 1024);
     assert.equal((await c.fence()).ok, true);
     run.kill('SIGTERM');
@@ -66,7 +66,7 @@ describe('vgpu-dirty device (CLI)', () => {
   it('arms scripted faults from flags', async () => {
     const run = start(['--quiet', '--fail-nth', '2', '--fence-delay', '1']);
     const url = (await run.listening).replace('listening on ', '');
-    const c = await TestClient.connect(url);
+    const c = await WireClient.session(url);
     c.cmd({ op: 'defineBo', bo: 1, size: 8 });
     const failed = c.cmd({ op: 'defineBo', bo: 2, size: 8 });
     assert.deepEqual(await c.expect('error'), { op: 'error', code: 'injected', message: 'injected failure of command 2', seq: failed });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startDevice, type Device } from '../../device/index.js';
-import { TestClient } from './client.js';
+import { WireClient } from '../../src/conformance/index.js';
 
 describe('scripted faults', () => {
   let device: Device;
@@ -11,7 +11,7 @@ describe('scripted faults', () => {
   after(() => device.close());
 
   it('fails the Nth command with the scripted message; the fence carries it', async () => {
-    const c = await TestClient.connect(device.url);
+    const c = await WireClient.session(device.url);
     try {
       c.cmd({ op: 'defineBo', bo: 1, size: 8 });
       await c.fence();
@@ -29,7 +29,7 @@ describe('scripted faults', () => {
   });
 
   it('drops the connection without a close frame after N messages', async () => {
-    const c = await TestClient.connect(device.url);
+    const c = await WireClient.session(device.url);
     device.faults.dropAfter(3, { session: c.welcome!.session });
     c.cmd({ op: 'stats' });
     await c.expect('statsData');
@@ -42,7 +42,7 @@ describe('scripted faults', () => {
   });
 
   it('delays fences by latency plus the scripted delay, holding later replies behind them', async () => {
-    const c = await TestClient.connect(device.url);
+    const c = await WireClient.session(device.url);
     try {
       device.faults.delayFences(300, { count: 1 });
       const start = performance.now();
@@ -62,8 +62,8 @@ describe('scripted faults', () => {
   });
 
   it('restarts losing all state: clients see 1012, a new session starts empty', async () => {
-    const a = await TestClient.connect(device.url);
-    const b = await TestClient.connect(device.url);
+    const a = await WireClient.session(device.url);
+    const b = await WireClient.session(device.url);
     a.cmd({ op: 'defineBo', bo: 1, size: 4096 });
     b.cmd({ op: 'defineBo', bo: 1, size: 4096 });
     await Promise.all([a.fence(), b.fence()]);
@@ -71,9 +71,9 @@ describe('scripted faults', () => {
     await device.restart();
     assert.deepEqual([(await a.waitClosed()).code, (await b.waitClosed()).code], [1012, 1012]);
     assert.deepEqual(device.sessions(), []);
-    const c = await TestClient.connect(device.url);
+    const c = await WireClient.session(device.url);
     try {
-      assert.ok(c.welcome!.session > b.welcome!.session, 'session ids are never reused');
+      assert.ok(![a.welcome!.session, b.welcome!.session].includes(c.welcome!.session), 'session ids are never reused');
       const seq = c.cmd({ op: 'readback', bo: 1, ranges: [[0, 1]] });
       assert.deepEqual(await c.expect('error'), { op: 'error', code: 'unknown_bo', message: 'no BO 1', seq });
       c.cmd({ op: 'stats' });

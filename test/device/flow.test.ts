@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startDevice, type Device } from '../../device/index.js';
-import { TestClient } from './client.js';
+import { WireClient } from '../../src/conformance/index.js';
 
 const KiB = 1024;
 
@@ -16,7 +16,7 @@ describe('flow control', () => {
 
   it('pauses reading instead of buffering a fast writer without bound, and paces DMA', async () => {
     const slow = await startDevice({ bandwidth: 4 * 1024 * KiB, highWaterMark: hwm, limits });
-    const c = await TestClient.connect(slow.url);
+    const c = await WireClient.session(slow.url);
     try {
       c.cmd({ op: 'defineBo', bo: 1, size: 1024 * KiB });
       const start = performance.now();
@@ -38,7 +38,7 @@ describe('flow control', () => {
   });
 
   it('stops applying while its replies are not being read, and resumes in order', async () => {
-    const c = await TestClient.connect(device.url);
+    const c = await WireClient.session(device.url);
     try {
       c.cmd({ op: 'defineBo', bo: 1, size: 60 * KiB });
       await c.fence();
@@ -57,7 +57,7 @@ describe('flow control', () => {
   });
 
   it('holds commands while stalled, answers ping, and applies them on release', async () => {
-    const c = await TestClient.connect(device.url);
+    const c = await WireClient.session(device.url);
     try {
       c.cmd({ op: 'defineBo', bo: 1, size: 16 });
       await c.fence();

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { startDevice, type Device } from '../../device/index.js';
 import type { DeviceMessage } from '../../protocol/index.js';
-import { TestClient } from './client.js';
+import { WireClient } from '../../src/conformance/index.js';
 
 /** Every reply carrying a seq must come in increasing seq order (pong excepted: it answers on receipt). */
 function assertOrdered(msgs: readonly DeviceMessage[]): void {
@@ -23,7 +23,7 @@ describe('ordering', () => {
   after(() => device.close());
 
   it('signals pipelined fences in submission order, each after the writes before it', async () => {
-    const c = await TestClient.connect(device.url);
+    const c = await WireClient.session(device.url);
     try {
       c.cmd({ op: 'defineBo', bo: 1, size: 4096 });
       const fences: number[] = [];
@@ -57,7 +57,7 @@ describe('ordering', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
-        const c = await TestClient.connect(device.url);
+        const c = await WireClient.session(device.url);
         try {
           const model = new Uint8Array(size);
           const expected: DeviceMessage[] = [];
@@ -96,7 +96,7 @@ describe('ordering', () => {
             const m = await c.next();
             if (m.op !== 'pong') got.push(m);
           }
-          assertOrdered(c.received);
+          assertOrdered(c.received as DeviceMessage[]); // next() already rejected any invalid frame
           // Fence results depend on earlier errors; compare op and seq for all, contents where modelled.
           assert.deepEqual(got.map((m) => [m.op, 'seq' in m ? m.seq : -1]), expected.map((m) => [m.op, 'seq' in m ? m.seq : -1]));
           for (let i = 0; i < got.length; i++) {

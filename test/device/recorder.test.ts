@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decode } from '@msgpack/msgpack';
 import { readLog, startDevice, type Device } from '../../device/index.js';
-import { TestClient } from './client.js';
+import { WireClient } from '../../src/conformance/index.js';
 
 describe('recording', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vgpu-dirty-log-'));
@@ -21,7 +21,7 @@ describe('recording', () => {
 
   before(async () => {
     device = await startDevice({ record: true, logFile: file });
-    const c = await TestClient.connect(device.url, false);
+    const c = await WireClient.open(device.url);
     for (const m of sent) c.send(m as object);
     session = (await c.expect('welcome')).session;
     await c.expect('signaled');

@@ -72,6 +72,7 @@ describe('codec', () => {
       truncated: [0x82, 0xa2, 0x6f, 0x70],
       trailing: [0x01, 0x02],
       reserved: [0xc1],
+      reservedNested: [0x81, 0xa1, 0x61, 0xc1],
       unknownExtension: [0xd4, 0x05, 0x01],
       recordExtension: [0xd4, 0x72, 0x40, 0x92, 0xa1, 0x61, 0xa1, 0x62, 0x40, 0x01, 0x02],
     };
@@ -80,6 +81,16 @@ describe('codec', () => {
       assert.ok(r instanceof ProtocolError, name);
       assert.equal(r.code, 'malformed', name);
     }
+  });
+
+  it('makes a well-formed frame of the wrong shape a bad message with its seq (non-str key, deep nesting)', () => {
+    const nonStrKey = decodeDriverFrame(Uint8Array.from([0x83, 0xa2, 0x6f, 0x70, 0xa5, ...Buffer.from('stats'), 0xa3, ...Buffer.from('seq'), 0x05, 0x01, 0x02]));
+    assert.ok(nonStrKey instanceof ProtocolError);
+    assert.deepEqual([nonStrKey.code, nonStrKey.seq], ['bad_message', 5]);
+    const deep = decodeDriverFrame(Uint8Array.from([0x83, 0xa2, 0x6f, 0x70, 0xa5, ...Buffer.from('stats'), 0xa3, ...Buffer.from('seq'), 0x06, 0xa1, 0x78, ...new Array(30_000).fill(0x91), 0xc0]));
+    assert.ok(deep instanceof ProtocolError);
+    assert.deepEqual([deep.code, deep.seq], ['bad_message', 6]);
+    assert.match(deep.message, /nesting deeper than 8 levels/);
   });
 
   it('never throws on arbitrary bytes', () => {

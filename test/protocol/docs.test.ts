@@ -6,7 +6,10 @@ import { decode } from '@msgpack/msgpack';
 import { decodeDeviceFrame, decodeDriverFrame, Encoder, ProtocolError, type Message } from '../../protocol/index.js';
 
 const doc = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
-const examples = [...doc.matchAll(/```json\n(.*?)\n```\n```hex\n([\s\S]*?)\n```/g)].map(([, json, hex]) => ({
+const examples = [...doc.matchAll(/\*\*([→←])([^*]*)\*\*[^\n]*\n\n```json\n(.*?)\n```\n```hex\n([\s\S]*?)\n```/g)].map(([, arrow, title, json, hex]) => ({
+  fromDriver: arrow === '→',
+  /** A driver frame the document shows being rejected as a bad message. */
+  bad: /bad message/.test(title!),
   value: JSON.parse(json!, (_k, v: unknown) =>
     typeof v === 'object' && v !== null && '$bin' in v ? Buffer.from((v as { $bin: string }).$bin, 'hex') : v,
   ) as Message,
@@ -29,13 +32,16 @@ describe('docs/protocol.md examples', () => {
     }
   });
 
-  it('hex dumps decode to the shown message with an independent decoder and validate', () => {
-    for (const { value, bytes } of examples) {
+  it('hex dumps decode to the shown message with an independent decoder and validate (bad messages as bad messages)', () => {
+    for (const { value, bytes, fromDriver, bad } of examples) {
       assert.deepEqual(decode(bytes), value, value.op);
-      const typed = value.op in { welcome: 1, signaled: 1, readbackData: 1, digestData: 1, deviceWrite: 1, pong: 1, error: 1 }
-        ? decodeDeviceFrame(bytes)
-        : decodeDriverFrame(bytes);
-      assert.ok(!(typed instanceof ProtocolError), `${value.op}: ${String(typed)}`);
+      const typed = fromDriver ? decodeDriverFrame(bytes) : decodeDeviceFrame(bytes);
+      if (bad) assert.ok(typed instanceof ProtocolError && typed.code === 'bad_message', `${value.op} should be a bad message`);
+      else assert.ok(!(typed instanceof ProtocolError), `${value.op}: ${String(typed)}`);
     }
+  });
+
+  it('found every example block', () => {
+    assert.equal(examples.length, (doc.match(/```hex\n/g) ?? []).length);
   });
 });

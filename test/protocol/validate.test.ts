@@ -26,6 +26,35 @@ describe('validate', () => {
     rejects({ op: 'welcome', seq: 9 }, 'unknown_op', /unknown op 'welcome'/, 9); // device-only op
   });
 
+  it('checks seq before op: an unknown op without a readable seq is a bad message (§7.3)', () => {
+    rejects({ op: 'frobnicate' }, 'bad_message', /^seq: expected uint, got nothing/);
+    rejects({ op: 7 }, 'bad_message', /^seq: expected uint/);
+  });
+
+  it('answers ops the receiver does not offer with unknown_op, before checking their fields', () => {
+    const r = parseDriverMessage({ op: 'digest', seq: 3, bo: 'x' }, undefined, new Set(['write']));
+    assert.ok(r instanceof ProtocolError);
+    assert.deepEqual([r.code, r.seq], ['unknown_op', 3]);
+    assert.match(r.message, /op 'digest' is not offered by this device/);
+  });
+
+  it('carries the fence of a rejected fence-carrying frame when seq and fence are readable', () => {
+    const fenceOf = (v: unknown, problem?: string): number | undefined => (parseDriverMessage(v, problem) as ProtocolError).fence;
+    assert.equal(fenceOf({ op: 'write', seq: 1, bo: 1, ranges: 'x', fence: 7 }), 7);
+    assert.equal(fenceOf({ op: 'writeSurface', seq: 1, sid: 'x', boxes: [], fence: 8 }), 8);
+    assert.equal(fenceOf({ op: 'fence', seq: 1, fence: 9, seen: -1 }), 9);
+    assert.equal(fenceOf({ op: 'write', seq: 1, bo: 1, ranges: [], fence: 7 }, 'key given twice'), 7);
+    assert.equal(fenceOf({ op: 'write', bo: 1, ranges: 'x', fence: 7 }), undefined, 'no seq: no fence');
+    assert.equal(fenceOf({ op: 'write', seq: 1, bo: 1, ranges: 'x', fence: -7 }), undefined, 'unreadable fence');
+    assert.equal(fenceOf({ op: 'readback', seq: 1, bo: 'x', ranges: [], fence: 7 }), undefined, 'not a fence carrier');
+  });
+
+  it('makes a decoder shape problem a bad message, keeping seq', () => {
+    const r = parseDriverMessage({ op: 'stats', seq: 2 }, 'nesting deeper than 8 levels');
+    assert.ok(r instanceof ProtocolError);
+    assert.deepEqual([r.code, r.message, r.seq], ['bad_message', 'nesting deeper than 8 levels', 2]);
+  });
+
   it('names the field and the problem for wrong types', () => {
     rejects({ op: 'defineBo', seq: 1, bo: 1 }, 'bad_message', /defineBo\.size: missing/, 1);
     rejects({ op: 'defineBo', seq: 1, bo: -1, size: 4 }, 'bad_message', /defineBo\.bo: expected u32, got -1/, 1);
@@ -38,7 +67,7 @@ describe('validate', () => {
   });
 
   it('rejects a seq that is not a safe uint, reporting no seq', () => {
-    rejects({ op: 'stats', seq: -1 }, 'bad_message', /stats\.seq: expected uint, got -1/);
+    rejects({ op: 'stats', seq: -1 }, 'bad_message', /^seq: expected uint, got -1/);
     rejects({ op: 'stats', seq: 2 ** 53 }, 'bad_message', /expected uint/);
     rejects({ op: 'stats', seq: '1' }, 'bad_message', /expected uint, got "1"/);
   });

@@ -94,7 +94,7 @@ async function publishAndWait(page: Page, dashboard: Dashboard): Promise<void> {
 }
 
 async function liveRun(kind: 'embedded' | 'external'): Promise<void> {
-  const external: Device | null = kind === 'external' ? await startDevice({ port: 0, control: true }) : null;
+  const external: Device | null = kind === 'external' ? await startDevice({ port: 0, controlToken: 'ctl' }) : null;
   const dashboard = await startDashboard({ port: 0 });
   const page = await browser!.newPage();
   const problems = watchProblems(page);
@@ -159,7 +159,7 @@ async function liveRun(kind: 'embedded' | 'external'): Promise<void> {
         finalCopy = deviceCopy();
       },
     };
-    const report = await runMainJob({ deviceUrl: external?.url, control: external !== null, frames: 60, hz: 60, verifyEvery: 30, gpuEvery: 20, observer });
+    const report = await runMainJob({ deviceUrl: external?.url, control: external !== null, controlToken: 'ctl', frames: 60, hz: 60, verifyEvery: 30, gpuEvery: 20, observer });
     assert.ok(paused, 'the run reached the pause');
     assert.equal(report.coherent, true);
     // The final state: the last framebuffer, every row, the run's summary.
