@@ -83,12 +83,29 @@ describe('vgpu-dirty device (CLI)', () => {
       [['--max-message-size', '10'], /maxMessageSize must be an integer in \[1024/],
       [['extra'], /Unexpected argument 'extra'/],
       [['--fail-nth', '0'], /--fail-nth counts from 1/],
+      [['--token', 'x', '--control-token', 'x'], /controlToken must differ from token/],
+      [['--features', 'surfaces,warp'], /unknown feature 'warp'/],
+      [['--idle-timeout', 'soon'], /--idle-timeout: expected a number/],
     ] as const) {
       const r = await start([...args]).done;
       assert.equal(r.code, 2, args.join(' '));
       assert.equal(r.stdout, '');
       assert.match(r.stderr, text);
     }
+  });
+
+  it('offers the features, shares, idle timeout and control token it is given', async () => {
+    const run = start(['--quiet', '--features', 'surfaces,stats', '--control-token', 'ctl', '--max-sessions', '3', '--max-session-bytes', '1m', '--idle-timeout', '0']);
+    const url = (await run.listening).replace('listening on ', '');
+    const c = await WireClient.session(url);
+    const ctl = await WireClient.session(url, { role: 'control', token: 'ctl' });
+    assert.deepEqual(c.welcome!.features, ['surfaces', 'stats', 'control']);
+    assert.deepEqual([c.welcome!.maxSessions, c.welcome!.maxSessionBytes, c.welcome!.idleTimeout], [3, 1024 * 1024, 0]);
+    const digest = c.cmd({ op: 'digest', bo: 1, offset: 0, length: 0 });
+    assert.equal((await c.expect('error', digest)).code, 'unknown_op');
+    await ctl.close();
+    run.kill('SIGTERM');
+    assert.equal((await run.done).code, 0);
   });
 
   it('prints usage on --help', async () => {
