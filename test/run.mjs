@@ -1,6 +1,6 @@
 // Runs every compiled test file under dist/test with node's built-in runner.
 // Node 20 takes no globs after --test, so the files are listed explicitly.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -9,7 +9,8 @@ function collect(dir) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...collect(p));
-    else if (name.endsWith('.test.js')) out.push(p);
+    // Only tests whose source still exists: a stale dist/ keeps files of deleted tests.
+    else if (name.endsWith('.test.js') && existsSync(p.replace(/^dist\//, '').replace(/\.js$/, '.ts'))) out.push(p);
   }
   return out;
 }

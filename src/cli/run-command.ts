@@ -18,7 +18,7 @@ A --device that does not answer within --connect-timeout ms (default 10000)
 ends the run. Every --gpu-every frames (default 20, 0 = never) the device itself renders
 a box into the framebuffer, so read coherence is exercised: the embedded
 device directly, a --device only with --control (a 'control' connection,
-with --control-token or else --token). Coherence (device copy == guest
+which needs the device's --control-token). Coherence (device copy == guest
 memory) is verified every --verify-every frames (default 60) and at the end.
 Default: 360 frames (6 s); --frames 0 runs until Ctrl-C. Ctrl-C (or SIGTERM)
 ends a run after the current frame, with the final verification and the
@@ -67,6 +67,7 @@ export async function runCommand(argv: readonly string[], out: (line: string) =>
   const device = a.device as string | undefined;
   if (device !== undefined && !/^wss?:\/\/./.test(device)) throw new UsageError(`--device must be a ws:// URL, got '${device}'`);
   if (a.control && device === undefined) throw new UsageError('--control needs --device (the embedded device is always driven directly)');
+  if (a.control && a['control-token'] === undefined) throw new UsageError('--control needs --control-token (control connections have their own credential)');
   if (a['ui-port'] !== undefined && !a.ui) throw new UsageError('--ui-port needs --ui');
   const reportFile = a.report as string | undefined;
   if (reportFile !== undefined) requireWritableDir(reportFile);

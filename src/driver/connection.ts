@@ -121,6 +121,9 @@ export class DeviceConnection {
   /** Unanswered commands whose outcome someone wants, by seq (ascending). */
   private readonly watched = new Map<number, CommandWatch>();
   private watchdog: NodeJS.Timeout | null = null;
+  /** Pings a quiet session before the device's idleTimeout closes it. */
+  private keepalive: NodeJS.Timeout | null = null;
+  private lastSentAt = 0;
   private helloTimer: NodeJS.Timeout | null = null;
   /** Why the current socket is being cut (watchdog, hello timeout), for the DeviceLostError. */
   private cutReason: string | null = null;
@@ -142,6 +145,11 @@ export class DeviceConnection {
 
   constructor(readonly options: ConnectionOptions) {
     this.backoff = options.backoffInitialMs ?? 50;
+  }
+
+  /** Whether the current session's device announced `feature` (docs/protocol.md §6.2): optional ops and fields are used only then. */
+  offers(feature: string): boolean {
+    return this.welcome?.features.includes(feature) ?? false;
   }
 
   get isOpen(): boolean {
@@ -226,6 +234,7 @@ export class DeviceConnection {
   sendFrame(frame: Uint8Array, done?: (err?: Error) => void): void {
     if (!this.isOpen) throw new DeviceLostError('no device session');
     this.bytesSent += frame.length;
+    this.lastSentAt = performance.now();
     const n = frame.length;
     this.unsent += n;
     this.ws!.send(frame, { binary: true }, (err) => {
@@ -239,7 +248,7 @@ export class DeviceConnection {
   fence(): Promise<Signaled> {
     const [fence, signaled] = this.expectFence();
     try {
-      this.send({ op: 'fence', fence, seen: this.seenDeviceWrites });
+      this.send(this.offers('seen') ? { op: 'fence', fence, seen: this.seenDeviceWrites } : { op: 'fence', fence });
     } catch (e) {
       this.dropFence(fence, e as Error);
     }
@@ -360,6 +369,7 @@ export class DeviceConnection {
         this.helloTimer = null;
         this.welcome = msg;
         this.sessions++;
+        this.startKeepalive(msg.idleTimeout ?? 0);
         this.failedAttempts = 0;
         this.backoff = this.options.backoffInitialMs ?? 50;
         this.options.onSession?.(msg);
@@ -518,7 +528,28 @@ export class DeviceConnection {
     this.watchdog.unref();
   }
 
+  /**
+   * A device with an idleTimeout closes a session in which nothing arrives for that long
+   * (docs/protocol.md §9.2): ping when nothing was sent for a third of it.
+   */
+  private startKeepalive(idleTimeout: number): void {
+    if (!(idleTimeout > 0)) return;
+    const every = Math.max(1, Math.floor(idleTimeout / 3));
+    this.lastSentAt = performance.now();
+    this.keepalive = setInterval(() => {
+      if (!this.isOpen || performance.now() - this.lastSentAt < every) return;
+      try {
+        this.send({ op: 'ping' });
+      } catch {
+        // the session just ended; onClose handles it
+      }
+    }, every);
+    this.keepalive.unref();
+  }
+
   private clearTimers(): void {
+    if (this.keepalive) clearInterval(this.keepalive);
+    this.keepalive = null;
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = null;
     if (this.helloTimer) clearTimeout(this.helloTimer);

@@ -26,14 +26,14 @@ export class DmaFrameWriter {
   }
 
   /**
-   * `seen`: deviceWrite announcements processed before the data is read; `fence`: signalled
+   * `seen` (feature seen): deviceWrite announcements processed before the data is read; `fence` (feature fencedWrite): signalled
    * right after the frame (docs/protocol.md §6.5, §6.14).
    */
-  beginWrite(seq: number, bo: number, seen: number, fence?: number): void {
+  beginWrite(seq: number, bo: number, seen: number | undefined, fence?: number): void {
     this.begin('write', seq, 'bo', bo, 'ranges', seen, fence);
   }
 
-  beginWriteSurface(seq: number, sid: number, seen: number, fence?: number): void {
+  beginWriteSurface(seq: number, sid: number, seen: number | undefined, fence?: number): void {
     this.begin('writeSurface', seq, 'sid', sid, 'boxes', seen, fence);
   }
 
@@ -68,18 +68,20 @@ export class DmaFrameWriter {
     return this.buf.subarray(0, this.pos);
   }
 
-  private begin(op: string, seq: number, idKey: string, id: number, listKey: string, seen: number, fence: number | undefined): void {
+  private begin(op: string, seq: number, idKey: string, id: number, listKey: string, seen: number | undefined, fence: number | undefined): void {
     this.pos = 0;
     this.count = 0;
-    this.byte(fence === undefined ? 0x85 : 0x86);
+    this.byte(0x80 | (4 + (seen === undefined ? 0 : 1) + (fence === undefined ? 0 : 1))); // fixmap of the keys below
     this.str('op');
     this.str(op);
     this.str('seq');
     this.uint(seq);
     this.str(idKey);
     this.uint(id);
-    this.str('seen');
-    this.uint(seen);
+    if (seen !== undefined) {
+      this.str('seen');
+      this.uint(seen);
+    }
     if (fence !== undefined) {
       this.str('fence');
       this.uint(fence);

@@ -133,7 +133,8 @@ export class Driver {
     this.nextSid++;
     bo.attach(res);
     this.surfaces.push(res);
-    this.defineSurface(res);
+    // A device without surfaces gets the surface's bytes as plain writes at their BO offsets.
+    if (this.conn.offers('surfaces')) this.defineSurface(res);
     return res;
   }
 
@@ -158,7 +159,7 @@ export class Driver {
       if (i >= 0) {
         this.surfaces.splice(i, 1);
         const sid = (res as SurfaceResource).sid;
-        this.refusedDestroys.send({ op: 'destroySurface', sid }, `destroySurface surface ${sid}`);
+        if (this.conn.offers('surfaces')) this.refusedDestroys.send({ op: 'destroySurface', sid }, `destroySurface surface ${sid}`);
       }
     }
     this.refusedDestroys.send({ op: 'destroyBo', bo: bo.id }, `destroyBo BO ${bo.id}`);
@@ -179,23 +180,48 @@ export class Driver {
   async verifyCoherent(bo: Bo): Promise<CoherenceReport> {
     const { fence } = await this.flush();
     const ps = this.machine.pageSize;
-    const perRequest = Math.max(1, this.conn.welcome?.maxRanges ?? 1024);
-    const differing: number[] = [];
     const pendingReadback = bo.deviceNewer.toArray();
+    const differing: number[] = [];
+    // Pages per request: the device's digest count limit, or what one readback reply can carry.
+    const w = this.conn.welcome;
+    const byDigest = this.conn.offers('digest');
+    const perRequest = byDigest
+      ? Math.max(1, w?.maxRanges ?? 1024)
+      : Math.max(1, Math.floor(((w?.maxMessageSize ?? 16 << 20) - READBACK_REPLY_OVERHEAD - READBACK_SPAN_OVERHEAD) / ps));
     const guest = new Uint8Array(Math.min(perRequest, bo.pages) * ps);
     for (let first = 0; first < bo.pages; first += perRequest) {
       const pages = Math.min(perRequest, bo.pages - first);
-      const length = Math.min(pages * ps, bo.size - first * ps);
-      const reply = await this.conn.request<DigestData>({ op: 'digest', bo: bo.id, offset: first * ps, length });
-      bo.copyOut(first * ps, guest, 0, length);
-      const local = pageDigests(guest.subarray(0, length), ps);
-      for (let i = 0; i < pages; i++) {
-        const a = local.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
-        const b = reply.hashes.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
-        if (!bo.deviceNewer.test(first + i) && !a.every((v, j) => v === b[j])) differing.push(first + i);
-      }
+      const offset = first * ps;
+      const length = Math.min(pages * ps, bo.size - offset);
+      bo.copyOut(offset, guest, 0, length);
+      const differs = byDigest ? await this.digestDiffers(bo, offset, guest.subarray(0, length)) : await this.bytesDiffer(bo, offset, guest.subarray(0, length));
+      for (let i = 0; i < pages; i++) if (differs(i) && !bo.deviceNewer.test(first + i)) differing.push(first + i);
     }
     return { ok: differing.length === 0, differing, pendingReadback, fence };
+  }
+
+  /** Compare guest bytes at `offset` with the device's page digests (feature digest). */
+  private async digestDiffers(bo: Bo, offset: number, guest: Uint8Array): Promise<(page: number) => boolean> {
+    const ps = this.machine.pageSize;
+    const reply = await this.conn.request<DigestData>({ op: 'digest', bo: bo.id, offset, length: guest.length });
+    const local = pageDigests(guest, ps);
+    return (i) => {
+      const a = local.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
+      const b = reply.hashes.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
+      return !a.every((v, j) => v === b[j]);
+    };
+  }
+
+  /** Compare guest bytes at `offset` with the device's own, read back (a device without digest). */
+  private async bytesDiffer(bo: Bo, offset: number, guest: Uint8Array): Promise<(page: number) => boolean> {
+    const ps = this.machine.pageSize;
+    const reply = await this.conn.request<ReadbackData>({ op: 'readback', bo: bo.id, ranges: [[offset, guest.length]] });
+    const device = reply.ranges[0]![1];
+    return (i) => {
+      const a = guest.subarray(i * ps, (i + 1) * ps);
+      const b = device.subarray(i * ps, (i + 1) * ps);
+      return a.length !== b.length || !a.every((v, j) => v === b[j]);
+    };
   }
 
   bo(id: number): Bo | undefined {
@@ -217,7 +243,7 @@ export class Driver {
       bo.forgetDeviceWrites();
       for (const res of bo.resources) res.markAllDirty();
     }
-    for (const s of this.surfaces) this.defineSurface(s);
+    if (this.conn.offers('surfaces')) for (const s of this.surfaces) this.defineSurface(s);
   }
 
   /**
@@ -235,6 +261,7 @@ export class Driver {
       for (const res of bo.resources) res.markAllDirty();
     }
     for (const s of this.surfaces) {
+      if (!this.conn.offers('surfaces')) break;
       if (!s.definition.dueForRetry(now) || s.bo.definition.refused) continue;
       this.options.log?.(`defining surface ${s.sid} again after: ${s.definition.refusal!.message}`);
       this.defineSurface(s);

@@ -5,6 +5,7 @@ import type { DeviceConnection } from './connection.js';
 import { DmaFrameWriter } from './dma-encoder.js';
 import { CancelledError, DeviceError, DeviceLostError, IncompleteFlushError } from './errors.js';
 import type { Resource, Upload } from './resource.js';
+import type { SurfaceResource } from './surface.js';
 
 export interface WritebackOptions {
   /** Largest DMA message (default 1 MiB, at least 64 KiB, at most the device's maxMessageSize). */
@@ -226,7 +227,9 @@ export class WritebackEngine {
           continue;
         }
         carried.add(res);
-        pieces.push(...res.takeUploads());
+        const taken = res.takeUploads();
+        // A device without surfaces takes a surface's rows as plain writes at their BO offsets.
+        pieces.push(...(this.conn.offers('surfaces') ? taken : taken.flatMap(boxRowsAsRanges)));
       }
     }
     return { pieces, refusal };
@@ -253,10 +256,11 @@ export class WritebackEngine {
       frames.own.add(seq);
       // The frame carries its own fence when the device supports it (one frame per batch,
       // one per 1-page sync); otherwise a separate fence frame follows it.
-      const fenced = this.conn.welcome?.features.includes('fencedWrite') ?? false;
+      const fenced = this.conn.offers('fencedWrite');
       const [fence, signaled] = fenced ? this.conn.expectFence() : [undefined, null];
       // Read now, after every announcement processed so far: tell the device so.
-      payloadBytes += fillBatch(writer, uploads, { seq, maxEntries, seen: this.conn.seenDeviceWrites, fence });
+      const seen = this.conn.offers('seen') ? this.conn.seenDeviceWrites : undefined;
+      payloadBytes += fillBatch(writer, uploads, { seq, maxEntries, seen, fence });
       const frame = writer.finish();
       this.inFlight++;
       this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
@@ -387,6 +391,19 @@ function markPages(sent: Map<Bo, Bitmap>, u: Upload): void {
   }
 }
 
+/** A box piece as one range piece per row (the bytes a writeSurface of it would carry). */
+function boxRowsAsRanges(u: Upload): Upload[] {
+  if (u.kind === 'range') return [u];
+  const r = u.res as SurfaceResource;
+  const out: Upload[] = [];
+  for (let z = u.z; z < u.z + u.d; z++) {
+    for (let y = u.y; y < u.y + u.h; y++) {
+      out.push({ kind: 'range', res: r, bo: r.bo, offset: r.offset + z * r.imagePitch + y * r.rowPitch + u.x * r.bytesPerPixel, length: u.w * r.bytesPerPixel });
+    }
+  }
+  return out;
+}
+
 /** BO pages [from, to) an upload piece reads. */
 function pagesOf(u: Upload): [Bo, number, number] {
   if (u.kind === 'range') return [u.bo, ...u.bo.pageSpan(u.offset, u.length)];
@@ -405,7 +422,8 @@ export interface FrameHeader {
   seq: number;
   /** Entries allowed in one frame (the device's maxRanges). */
   maxEntries: number;
-  seen: number;
+  /** Announcements processed before reading (feature seen); undefined: not sent. */
+  seen: number | undefined;
   /** Carried fence (feature fencedWrite), if any. */
   fence: number | undefined;
 }

@@ -32,9 +32,9 @@ export function inProcessWriter(device: Device, driver: Driver): DeviceWriter {
 export async function controlWriter(url: string, token: string | undefined, driver: Driver): Promise<DeviceWriter> {
   const conn = new DeviceConnection({ url, token, role: 'control', name: 'vgpu-dirty gpu actor', reconnect: true });
   const welcome = await conn.connect();
-  if (!welcome.features.includes('control')) {
+  if (!welcome.features.includes('control') || !welcome.features.includes('gpuWrite')) {
     await conn.close();
-    throw new Error('the device does not accept control connections (start it with --control)');
+    throw new Error('the device does not accept control connections or gpuWrite (start it with --control-token)');
   }
   return {
     async write(bo, ranges) {

@@ -19,7 +19,7 @@ export interface MainJobOptions {
   connectTimeoutMs?: number;
   /**
    * The device at deviceUrl accepts role 'control' connections: the GPU actor
-   * writes through one (with controlToken, default token). Without it, an
+   * writes through one, authenticated with controlToken. Without it, an
    * external device gets no device-side writes.
    */
   control?: boolean;
@@ -166,7 +166,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       pageSize: machine.pageSize,
     }, opts.seed ?? 1);
     if (gpuEvery > 0 && (device !== null || opts.control === true)) {
-      const writer = device !== null ? inProcessWriter(device, driver) : await controlWriter(url, opts.controlToken ?? opts.token, driver);
+      const writer = device !== null ? inProcessWriter(device, driver) : await controlWriter(url, opts.controlToken, driver);
       gpu = new GpuActor(writer, { bo: fbBo.id, pitch: FB.width * FB.bpp, bytesPerPixel: FB.bpp });
     }
 
