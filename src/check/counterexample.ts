@@ -47,6 +47,9 @@ const STEP_TEXT: Record<StepKind, string> = {
   [Step.PteCommitted]: 'ptep_modify_prot_commit: stored the new PTE (PTE lock held)',
   [Step.BeforeVmaFlush]: "post_vma: the VMA's PTEs are done, its deferred TLB flush is not issued yet",
   [Step.AfterVmaFlush]: "post_vma: past the VMA's deferred TLB flush",
+  [Step.PteRead]: 'read the PTE and decided to change it; modify_prot_start next (PTE lock held)',
+  [Step.CacheFlushed]: 'flush_cache_page done, the PTE still present; ptep_clear_flush next (PTE lock held)',
+  [Step.MkwriteReturned]: 'page_mkwrite returned; the PTE is still read-only (finish_mkwrite_fault next)',
 };
 
 function flags(pte: number): string {
@@ -184,7 +187,7 @@ class Tracer implements ExecutionTracer {
     const range = (start: number, end: number): string => (end === Infinity ? 'the whole mm' : `pgoffs [${pg(start)},${pg(end)})`);
     if (e.type === 'tlb-flush') this.notes.push(`TLB flush of ${range(e.start, e.end)} on ${e.targets.map((c) => `cpu${c}`).join(', ') || 'no CPU'}: ${e.dropped} entr${e.dropped === 1 ? 'y' : 'ies'} dropped`);
     else if (e.type === 'fault') this.notes.push(`cpu${e.cpu} takes a ${e.kind} fault at pgoff ${pg(e.address - (e.address % PAGE_SIZE))}`);
-    else if (w.scenario.options.arch === 'vivt') this.notes.push(`flush_cache_range ${range(e.start, e.end)}`);
+    else if (w.scenario.options.arch === 'vivt') this.notes.push(e.page ? `flush_cache_page pgoff ${pg(e.start)}` : `flush_cache_range ${range(e.start, e.end)}`);
   }
 }
 

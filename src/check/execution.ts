@@ -119,7 +119,7 @@ export class Execution {
   private readonly consumed: Int32Array;
   private readonly frames: Frame[];
   private depth = 0;
-  /** Suspended frames holding a PTE lock (at PteCleared / PteCommitted). */
+  /** Suspended frames holding a PTE lock (at PteRead, CacheFlushed, PteCleared, PteCommitted). */
   private ptlHeld = 0;
   /** Suspended CPU accesses with a store in flight (at TlbFill). */
   private storesInFlight = 0;
@@ -248,7 +248,7 @@ export class Execution {
     f.kind = kind;
     f.pgoff = pgoff;
     this.tracer?.stepReached(kind, pgoff);
-    const ptl = kind === Step.PteCleared || kind === Step.PteCommitted;
+    const ptl = kind === Step.PteRead || kind === Step.CacheFlushed || kind === Step.PteCleared || kind === Step.PteCommitted;
     const store = kind === Step.TlbFill;
     if (ptl) this.ptlHeld++;
     if (store) this.storesInFlight++;
@@ -317,7 +317,7 @@ export class Execution {
         f.bitmap = new Bitmap(world.pages);
         this.recorded[a] = 0;
         this.consumed[a] = 0;
-        cleanRecordSharedMappingRange(world.bo, op.first, op.nr, 0, f.bitmap, { start: 0, end: 0 }, { strict: op.strict, stats: walk ?? undefined });
+        cleanRecordSharedMappingRange(world.bo, op.first, op.nr, 0, f.bitmap, { start: 0, end: 0 }, { order: op.order, stats: walk ?? undefined });
         pages = f.bitmap.words[0]!;
         this.recorded[a] = pages;
         violation = checkCleanReturn(world, op.first, op.nr, f.dirtyAtStart, f.written, pages);
@@ -375,9 +375,9 @@ export class Execution {
         }
         if (op.kind === 'clean') {
           const bitmap = new Bitmap(world.pages);
-          cleanRecordSharedMappingRange(world.bo, op.first, op.nr, 0, bitmap, { start: 0, end: 0 }, { strict: op.strict });
+          cleanRecordSharedMappingRange(world.bo, op.first, op.nr, 0, bitmap, { start: 0, end: 0 }, { order: op.order });
           recorded |= bitmap.words[0]!;
-          return `quiescent sync: ${op.strict ? 'strict ' : ''}clean-record records ${pageList(recorded)}`;
+          return `quiescent sync: ${op.order === 'deferred' ? '' : `${op.order} `}clean-record records ${pageList(recorded)}`;
         }
         world.copyToDevice(recorded);
         return `quiescent sync: consumer copies ${pageList(recorded)} to the device`;

@@ -10,10 +10,16 @@
  * first 32-bit word of a page captures its whole content (state hashing
  * relies on this).
  */
+import type { HelperOrder } from '../core/dirty-helpers.js';
 import { ARCH_NAMES, type ArchName } from '../core/machine.js';
 
-export const HELPER_NAMES = ['clean-record', 'strict', 'wp-clean'] as const;
-/** clean-record: deferred flush (kernel); strict: page_mkclean order; wp-clean: wp then clean-record (vmwgfx's snapshot pair). */
+export const HELPER_NAMES = ['clean-record', 'strict', 'strict-tlb-first', 'wp-clean'] as const;
+/**
+ * clean-record: deferred flush (kernel); strict: page_mkclean as the seed
+ * thread quotes it (cache flush, then clear + TLB flush, then a clean
+ * read-only PTE); strict-tlb-first: the same with the TLB flushed before the
+ * cache; wp-clean: wp then clean-record (vmwgfx's snapshot pair).
+ */
 export type HelperName = (typeof HELPER_NAMES)[number];
 
 export const CONSUMER_TIMINGS = ['after-return', 'before-flush'] as const;
@@ -70,7 +76,7 @@ export const SCENARIO_LIMITS = {
 export type Op =
   | { readonly kind: 'write'; readonly cpu: number; readonly pgoff: number; readonly offset: number; readonly value: number }
   | { readonly kind: 'wp'; readonly first: number; readonly nr: number }
-  | { readonly kind: 'clean'; readonly first: number; readonly nr: number; readonly strict: boolean }
+  | { readonly kind: 'clean'; readonly first: number; readonly nr: number; readonly order: HelperOrder }
   | { readonly kind: 'consume' };
 
 export interface Actor {
@@ -103,7 +109,8 @@ function writeTarget(o: ScenarioOptions, cpu: number, k: number): number {
 
 function helperRound(o: ScenarioOptions): Op[] {
   const all = { first: 0, nr: o.pages };
-  const clean: Op = { kind: 'clean', ...all, strict: o.helper === 'strict' };
+  const order: HelperOrder = o.helper === 'strict' || o.helper === 'strict-tlb-first' ? o.helper : 'deferred';
+  const clean: Op = { kind: 'clean', ...all, order };
   return o.helper === 'wp-clean' ? [{ kind: 'wp', ...all }, clean, { kind: 'consume' }] : [clean, { kind: 'consume' }];
 }
 
@@ -153,7 +160,7 @@ export function describeOp(op: Op): string {
     case 'wp':
       return `wp_shared_mapping_range [${op.first},${op.first + op.nr})`;
     case 'clean':
-      return `${op.strict ? 'strict ' : ''}clean_record_shared_mapping_range [${op.first},${op.first + op.nr})`;
+      return `${op.order === 'deferred' ? '' : `${op.order} `}clean_record_shared_mapping_range [${op.first},${op.first + op.nr})`;
     case 'consume':
       return 'consumer copies recorded pages to the device';
   }

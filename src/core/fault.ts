@@ -5,7 +5,7 @@ import {
   mkPte, ptePfn,
   PTE_DIRTY, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE, PTE_YOUNG,
 } from './pte.js';
-import type { FaultKind } from './step.js';
+import { type FaultKind, Step } from './step.js';
 import { VM_READ, VM_SHARED, VM_WRITE, type Vma } from './vma.js';
 
 /** Outcomes a vm_ops callback returns. */
@@ -14,6 +14,11 @@ export const VM_FAULT_OK = 0;
 export const VM_FAULT_SIGBUS = 1;
 /** Try again later (an external lock is held): set vmf.retryUntil to what to wait for. */
 export const VM_FAULT_RETRY = 2;
+/**
+ * pfnMkwrite only: the handler finished the fault itself (or found nothing to
+ * do); core mm leaves the PTE alone and the access retries.
+ */
+export const VM_FAULT_NOPAGE = 3;
 
 /** What a fault handler is told about the fault. */
 export interface VmFault {
@@ -23,6 +28,8 @@ export interface VmFault {
   readonly pgoff: number;
   readonly write: boolean;
   readonly cpu: number;
+  /** The PTE as the fault found it (vmf->orig_pte). */
+  readonly origPte: number;
   /** Set by a callback returning VM_FAULT_RETRY: settles when a retry can progress. */
   retryUntil: Promise<unknown> | null;
 }
@@ -30,8 +37,9 @@ export interface VmFault {
 /**
  * The vm_ops table of a mapping. `fault` installs PTEs for a missing page
  * (usually with insertPfn / faultAround); `pfnMkwrite` is called before a
- * read-only PTE of a shared writable VMA becomes writable and may refuse or
- * ask for a retry; `mprotect` may veto a protection change (returns a reason).
+ * read-only PTE of a shared writable VMA becomes writable and may refuse, ask
+ * for a retry, or finish the fault itself (finishMkwriteFault, then
+ * VM_FAULT_NOPAGE); `mprotect` may veto a protection change (returns a reason).
  */
 export interface VmOperations {
   fault(vmf: VmFault): number;
@@ -103,8 +111,8 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
   const address = vpn * ps;
   // Faults take the page-table lock; a walker suspended at a step point holds it.
   if (mm.pageTable.isLocked(vpn)) throw new AccessBlockedError('ptl', cpu.id, va, write, null);
-  const vmf: VmFault = { vma, address, pgoff: vma.pgoffAt(address), write, cpu: cpu.id, retryUntil: null };
   const pte = mm.readPte(vpn);
+  const vmf: VmFault = { vma, address, pgoff: vma.pgoffAt(address), write, cpu: cpu.id, origPte: pte, retryUntil: null };
   const shared = (vma.flags & VM_SHARED) !== 0;
 
   let kind: FaultKind;
@@ -121,9 +129,14 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
       copyOnWrite(cpu, vma, vpn, vmf, pte);
       kind = 'cow';
     } else {
-      if (vma.ops.pfnMkwrite) check(vma.ops.pfnMkwrite(vmf), vmf, 'mkwrite');
-      // finish_mkwrite_fault: give up if the PTE changed meanwhile (the access retries).
-      if (mm.readPte(vpn) === pte) mm.writePte(vpn, pte | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
+      const mkwrite = vma.ops.pfnMkwrite;
+      const r = mkwrite ? mkwrite(vmf) : VM_FAULT_OK;
+      if (r !== VM_FAULT_NOPAGE) {
+        if (!(r === VM_FAULT_RETRY && cpu.machine.config.mkwriteRetryIgnored)) check(r, vmf, 'mkwrite');
+        // The handler has released its locks; the PTE becomes writable only now.
+        if (mkwrite) cpu.machine.step(Step.MkwriteReturned, cpu.id, mm, vpn);
+        finishMkwriteFault(vmf);
+      }
       kind = 'wp';
     }
   } else if (write && !(pte & PTE_DIRTY) && !cpu.machine.arch.hardwareDirty) {
@@ -143,6 +156,19 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
     if (result === VM_FAULT_RETRY) throw new AccessBlockedError(reason, cpu.id, va, write, f.retryUntil);
     throw new BusError(`${reason} handler of ${vma} refused pgoff ${f.pgoff}`, cpu.id, va, write);
   }
+}
+
+/**
+ * finish_mkwrite_fault + wp_page_reuse: if the PTE is still the one the fault
+ * found, make it writable, dirty and young; otherwise give up (the access
+ * retries). Returns whether it did.
+ */
+export function finishMkwriteFault(vmf: VmFault): boolean {
+  const mm = vmf.vma.mm;
+  const vpn = vmf.address / mm.pageSize;
+  if (mm.readPte(vpn) !== vmf.origPte) return false;
+  mm.writePte(vpn, vmf.origPte | PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
+  return true;
 }
 
 /** Private mapping: give the process its own copy of the page, writable and dirty. */

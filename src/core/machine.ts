@@ -38,6 +38,26 @@ export interface MachineOptions {
    * bug that rule fixed.
    */
   nestedFlushRule?: boolean;
+  /**
+   * The page walker takes each PTE table's lock while it visits it (default
+   * true). false reproduces walk_pte_range before the 2019 fix (§6.A3): a
+   * fault can install a PTE in a slot a helper holds cleared, and the helper's
+   * commit then overwrites it.
+   */
+  walkTakesPteLock?: boolean;
+  /**
+   * The helpers build the new PTE from the snapshot they tested instead of
+   * from what modify_prot_start returned (default false). true reproduces the
+   * class of bug of §6.B3: A/D bits the MMU set in between are lost.
+   */
+  pteFromSnapshot?: boolean;
+  /**
+   * A VM_FAULT_RETRY from pfn_mkwrite is not an error, so the fault finishes
+   * as if the handler had succeeded (default false). true reproduces
+   * mm/memory.c before the 2019 fix (§6.C7): the PTE becomes writable although
+   * the handler recorded nothing.
+   */
+  mkwriteRetryIgnored?: boolean;
 }
 
 export type ArchName = 'x86' | 'sw-dirty' | 'vivt';
@@ -52,6 +72,9 @@ export interface MachineConfig {
   readonly tlbFlushCeiling: number;
   readonly walkStopsAtSkippedVma: boolean;
   readonly nestedFlushRule: boolean;
+  readonly walkTakesPteLock: boolean;
+  readonly pteFromSnapshot: boolean;
+  readonly mkwriteRetryIgnored: boolean;
 }
 
 export interface MachineCounters {
@@ -95,6 +118,9 @@ export class Machine {
       tlbFlushCeiling: opts.tlbFlushCeiling ?? 33,
       walkStopsAtSkippedVma: opts.walkStopsAtSkippedVma ?? false,
       nestedFlushRule: opts.nestedFlushRule ?? true,
+      walkTakesPteLock: opts.walkTakesPteLock ?? true,
+      pteFromSnapshot: opts.pteFromSnapshot ?? false,
+      mkwriteRetryIgnored: opts.mkwriteRetryIgnored ?? false,
     };
     requireInteger('tlbFlushCeiling', this.config.tlbFlushCeiling, 0);
     const arch = opts.arch ?? 'x86';
@@ -159,11 +185,13 @@ export class Machine {
   /** flush_cache_range: a no-op unless the arch has virtually indexed caches. */
   flushCacheRange(mm: Mm, start: number, end: number): void {
     this.arch.flushCacheRange(this, mm, start, end);
-    this.trace?.({ type: 'cache-flush', mm: mm.id, start, end });
+    this.trace?.({ type: 'cache-flush', mm: mm.id, start, end, page: false });
   }
 
+  /** flush_cache_page. */
   flushCachePage(mm: Mm, va: number): void {
     this.arch.flushCachePage(this, mm, va);
+    this.trace?.({ type: 'cache-flush', mm: mm.id, start: va, end: va + this.config.pageSize, page: true });
   }
 
   private shootdown(mm: Mm, start: number, end: number, initiator: number, flush: (cpu: Cpu) => number): void {

@@ -27,7 +27,7 @@ test('a failing scenario exits 1 with a counterexample and a replay command that
   assert.equal(code, 1);
   assert.ok(lines.includes('verdict: FAILS (lost-write) with 1 preemption(s)'));
   const replay = lines.find((l) => l.startsWith('replay: '))!;
-  assert.equal(replay, 'replay: vgpu-dirty check --arch vivt --helper clean-record --schedule 0,-2,0,1,-2,k0,-4,1,-2,k0');
+  assert.equal(replay, 'replay: vgpu-dirty check --arch vivt --helper clean-record --schedule 0,-2,0,1,-2,k0,-6,1,-2,k0');
   const again = run(...replay.split(' ').slice(3));
   assert.equal(again.code, 1);
   assert.ok(again.lines.includes('VIOLATION lost-write: pgoff 1 byte 1: the device copy has 0x03 but cpu1 last wrote 0x04'));
