@@ -67,14 +67,37 @@ export interface DirtyRange {
 }
 
 /**
+ * What a walk still holds in its locals at a step point, besides its position
+ * (step kind, mm, vpn): enough to tell two suspended walks apart exactly
+ * (Machine.walkObserver; src/check hashes it).
+ */
+export interface WalkLocals {
+  readonly total: number;
+  readonly flushStart: number;
+  readonly flushEnd: number;
+  /** VMAs whose walk has begun (preVma) so far. */
+  readonly vmaIndex: number;
+  /** The PTE value tested, and the one modify_prot_start returned, for the PTE being changed. */
+  readonly snapshot: number;
+  readonly held: number;
+  /** clean-record only: the bound being built, and the bitmap. */
+  readonly start?: number;
+  readonly end?: number;
+  readonly bitmap?: Bitmap;
+}
+
+/**
  * State shared by both walks (struct wp_walk). Classes, not object spreads,
  * so the per-PTE code sees two stable, related hidden classes.
  */
-class WpWalk {
+class WpWalk implements WalkLocals {
   total = 0;
   /** Deferred-flush window in vpns; inverted (empty) at each VMA start. */
   flushStart = 0;
   flushEnd = 0;
+  vmaIndex = 0;
+  snapshot = 0;
+  held = 0;
   range: NotifierRange | null = null;
   /** DEFERRED, STRICT or STRICT_TLB_FIRST. */
   readonly order: number;
@@ -116,6 +139,7 @@ function testWalk(vma: Vma, walk: MmWalk<WpWalk>): number {
 function preVma(start: number, end: number, walk: MmWalk<WpWalk>): number {
   const w = walk.private;
   const ps = walk.mm.pageSize;
+  w.vmaIndex++;
   w.flushStart = end / ps;
   w.flushEnd = start / ps;
   w.range = walk.mm.notifyStart(start, end, 'protection-page');
@@ -169,6 +193,7 @@ function modifyPte(table: Int32Array, index: number, vpn: number, snapshot: numb
   const w = walk.private;
   const mm = walk.mm;
   const machine = mm.machine;
+  w.snapshot = snapshot;
   machine.step(Step.PteRead, KERNEL_ACTOR, mm, vpn);
   let old: number;
   let clear = clearBits;
@@ -199,6 +224,7 @@ function modifyPte(table: Int32Array, index: number, vpn: number, snapshot: numb
     if (w.stats) w.stats.tlbFlushes++;
     clear |= PTE_WRITE;
   }
+  w.held = old;
   machine.step(Step.PteCleared, KERNEL_ACTOR, mm, vpn);
   table[index] = (w.fromSnapshot ? snapshot : old) & ~clear;
   machine.step(Step.PteCommitted, KERNEL_ACTOR, mm, vpn);
@@ -247,6 +273,7 @@ function checkRange(mapping: Mapping, firstIndex: number, nr: number): void {
 export function wpSharedMappingRange(mapping: Mapping, firstIndex: number, nr: number, opts: HelperOptions = {}): number {
   checkRange(mapping, firstIndex, nr);
   const w = new WpWalk(opts, mapping);
+  mapping.machine.walkObserver?.(w);
   mapping.iMmapReaders++;
   try {
     walkPageMapping(mapping, firstIndex, nr, wpOps, w);
@@ -286,6 +313,7 @@ export function cleanRecordSharedMappingRange(
   if (!Number.isInteger(range.start) || !Number.isInteger(range.end)) throw new InvalidArgumentError('range start/end must be integers');
   const empty = range.start >= range.end;
   const w = new CleanWalk(opts, mapping, bitmap, bitmapPgoff, empty ? nr : range.start, empty ? 0 : range.end);
+  mapping.machine.walkObserver?.(w);
   mapping.iMmapReaders++;
   try {
     walkPageMapping(mapping, firstIndex, nr, cleanOps, w);

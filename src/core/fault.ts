@@ -134,7 +134,7 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
       if (r !== VM_FAULT_NOPAGE) {
         if (!(r === VM_FAULT_RETRY && cpu.machine.config.mkwriteRetryIgnored)) check(r, vmf, 'mkwrite');
         // The handler has released its locks; the PTE becomes writable only now.
-        if (mkwrite) cpu.machine.step(Step.MkwriteReturned, cpu.id, mm, vpn);
+        if (mkwrite) cpu.machine.step(Step.MkwriteReturned, cpu.id, mm, vpn, pte);
         finishMkwriteFault(vmf);
       }
       kind = 'wp';

@@ -1,11 +1,12 @@
 import { type ArchModel, swDirty, x86 } from './arch.js';
-import { Cpu } from './cpu.js';
+import { Cpu, type CpuState } from './cpu.js';
 import { VivtCpu, vivtArch } from './vivt.js';
 import { InvalidArgumentError, requireInteger } from './errors.js';
 import { deviceFileOps, type VmOperations } from './fault.js';
-import { Mapping } from './mapping.js';
-import { Mm } from './mm.js';
-import { PhysicalMemory } from './phys.js';
+import { Mapping, type MappingState } from './mapping.js';
+import { Mm, type MmState } from './mm.js';
+import { PhysicalMemory, type PhysState } from './phys.js';
+import type { WalkLocals } from './dirty-helpers.js';
 import type { StepHook, StepKind, TraceSink } from './step.js';
 
 export interface MachineOptions {
@@ -60,6 +61,15 @@ export interface MachineOptions {
   mkwriteRetryIgnored?: boolean;
 }
 
+/** A copy of a Machine's state (saveState / restoreState). */
+export interface MachineState {
+  phys: PhysState;
+  counters: number[];
+  cpus: CpuState[];
+  mms: MmState[];
+  mappings: MappingState[];
+}
+
 export type ArchName = 'x86' | 'sw-dirty' | 'vivt';
 export const ARCH_NAMES: readonly ArchName[] = ['x86', 'sw-dirty', 'vivt'];
 
@@ -97,9 +107,13 @@ export class Machine {
   readonly phys: PhysicalMemory;
   readonly cpus: Cpu[] = [];
   readonly mms: Mm[] = [];
+  /** Mappings made with createMapping. */
+  readonly mappings: Mapping[] = [];
   readonly counters: MachineCounters = { tlbFlushes: 0, ipis: 0, hugeEntriesSkipped: 0 };
   /** Interleaving hook (see step.ts); null costs nothing. */
   stepHook: StepHook | null = null;
+  /** Told of every dirty-helper walk as it starts, with its live locals (for state hashing); null costs nothing. */
+  walkObserver: ((walk: WalkLocals) => void) | null = null;
   /** Event sink for traces; null costs nothing. */
   trace: TraceSink | null = null;
 
@@ -150,13 +164,44 @@ export class Machine {
   createMapping(nrPages: number, opts: { ops?: VmOperations; name?: string; populate?: boolean } = {}): Mapping {
     const m = new Mapping(this, nrPages, opts.ops ?? deviceFileOps(), opts.name);
     if (opts.populate ?? true) m.populate();
+    this.mappings.push(m);
     return m;
   }
 
+  /**
+   * Copy everything the simulation changes — memory, CPUs (TLBs, caches,
+   * counters), address spaces (page tables, VMAs), the mappings' i_mmap sets —
+   * into `into` (reusing its arrays) or a new object. With restoreState, the
+   * explorer returns to a point of an execution without rebuilding the machine.
+   * Address spaces and mappings created after the save are not part of it.
+   */
+  saveState(into?: MachineState): MachineState {
+    const s = into ?? { phys: this.phys.saveState(), counters: [0, 0, 0], cpus: [], mms: [], mappings: [] };
+    if (into !== undefined) this.phys.saveState(s.phys);
+    const c = this.counters;
+    s.counters[0] = c.tlbFlushes;
+    s.counters[1] = c.ipis;
+    s.counters[2] = c.hugeEntriesSkipped;
+    this.cpus.forEach((cpu, i) => (s.cpus[i] = cpu.saveState(s.cpus[i])));
+    this.mms.forEach((mm, i) => (s.mms[i] = mm.saveState(s.mms[i])));
+    this.mappings.forEach((m, i) => (s.mappings[i] = m.saveState(s.mappings[i])));
+    return s;
+  }
+
+  restoreState(s: MachineState): void {
+    this.phys.restoreState(s.phys);
+    this.counters.tlbFlushes = s.counters[0]!;
+    this.counters.ipis = s.counters[1]!;
+    this.counters.hugeEntriesSkipped = s.counters[2]!;
+    for (let i = 0; i < this.cpus.length; i++) this.cpus[i]!.restoreState(s.cpus[i]!);
+    for (let i = 0; i < s.mms.length; i++) this.mms[i]!.restoreState(s.mms[i]!);
+    for (let i = 0; i < s.mappings.length; i++) this.mappings[i]!.restoreState(s.mappings[i]!);
+  }
+
   /** Offer an interleaving point to the hook. */
-  step(kind: StepKind, actor: number, mm: Mm, vpn: number): void {
+  step(kind: StepKind, actor: number, mm: Mm, vpn: number, detail = 0): void {
     const h = this.stepHook;
-    if (h !== null) h(kind, actor, mm, vpn);
+    if (h !== null) h(kind, actor, mm, vpn, detail);
   }
 
   /**

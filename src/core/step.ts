@@ -53,9 +53,12 @@ export const KERNEL_ACTOR = -1;
 
 /**
  * Called at every step point. `actor` is the CPU id, or KERNEL_ACTOR for a
- * helper; `vpn` the virtual page concerned (-1 when none).
+ * helper; `vpn` the virtual page concerned (-1 when none); `detail` the value
+ * the suspended code still holds in a local and acts on when it resumes (the
+ * PTE it filled or faulted on, the TLB entry it is about to update; 0 when
+ * none). A helper's own locals are in its WalkLocals (Machine.walkObserver).
  */
-export type StepHook = (kind: StepKind, actor: number, mm: Mm, vpn: number) => void;
+export type StepHook = (kind: StepKind, actor: number, mm: Mm, vpn: number, detail: number) => void;
 
 /** Events a trace sink receives (for counterexamples, pictures, tests of flush windows). */
 export type TraceEvent =

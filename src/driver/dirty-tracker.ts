@@ -72,6 +72,29 @@ export class BoDirtyTracker {
     return t;
   }
 
+  /** Copy the tracker's state into `into` (reusing it) or a new object. */
+  saveState(into?: TrackerState): TrackerState {
+    const s = into ?? { words: new Uint32Array(this.bitmap.words.length), start: 0, end: 0, method: 'pagetable', changeCount: 0, refCount: 0, switches: 0 };
+    s.words.set(this.bitmap.words);
+    s.start = this.start;
+    s.end = this.end;
+    s.method = this.method;
+    s.changeCount = this.changeCount;
+    s.refCount = this.refCount;
+    s.switches = this.switches;
+    return s;
+  }
+
+  restoreState(s: TrackerState): void {
+    this.bitmap.words.set(s.words);
+    this.start = s.start;
+    this.end = s.end;
+    this.method = s.method;
+    this.changeCount = s.changeCount;
+    this.refCount = s.refCount;
+    this.switches = s.switches;
+  }
+
   /** vmw_bo_dirty_release: drop a reference; the tracker goes away at zero. */
   release(): void {
     if (--this.refCount === 0) this.bo.tracker = null;
@@ -206,6 +229,17 @@ export class BoDirtyTracker {
   private cleanRecord(from: number, nr: number, range: DirtyRange): number {
     return cleanRecordSharedMappingRange(this.bo.mapping, this.bo.offset + from, nr, this.bo.offset, this.bitmap, range);
   }
+}
+
+/** A copy of a tracker's state (saveState / restoreState). */
+export interface TrackerState {
+  words: Uint32Array;
+  start: number;
+  end: number;
+  method: DirtyMethod;
+  changeCount: number;
+  refCount: number;
+  switches: number;
 }
 
 /** Zap the PTEs of BO pages [from, to) in every process that maps them. */

@@ -43,6 +43,15 @@ export class Reservation {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /**
+   * Set the holder directly, dropping any waiters: for returning a simulation
+   * to a saved point (src/check), never for locking.
+   */
+  restoreHolder(holder: string | null): void {
+    this.holder = holder;
+    this.waiters.length = 0;
+  }
+
   /** Run fn holding the reservation. */
   hold<T>(who: string, fn: () => T): T {
     this.reserve(who);
