@@ -52,7 +52,7 @@ export const BUGS: readonly BugEntry[] = [
     buggy: { helper: 'clean-record', privateVma: true, walkStops: true },
     fixed: { helper: 'clean-record', privateVma: true, walkStops: false },
   },
-  { id: 'A7', title: 'kernel-doc markup', kind: 'not-applicable', why: 'documentation only' },
+  { id: 'A7', title: 'kernel-doc markup', kind: 'not-applicable', why: 'documentation changes only; no behaviour to model' },
   {
     id: 'B1', title: 'PAGEMAP_SCAN WP_MATCHING protects VMAs not registered with userfaultfd', kind: 'not-applicable',
     why: 'userfaultfd and PAGEMAP_SCAN are not modelled: the simulator has the kernel-internal helpers and the vmwgfx driver, no uffd-wp bit on VMAs',

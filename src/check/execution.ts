@@ -626,24 +626,34 @@ export class Execution {
     if (this.checked('lost-write')) this.violation = checkDeviceCopy(world);
   }
 
-  private counterSnapshot(): number[] {
+  private readonly counterStart = new Float64Array(2 + 6 * 64);
+  private readonly counterEnd = new Float64Array(2 + 6 * 64);
+
+  private counterSnapshot(out = this.counterStart): Float64Array {
     const machine = this.world.machine;
-    const out = [machine.counters.tlbFlushes, machine.counters.ipis];
+    out[0] = machine.counters.tlbFlushes;
+    out[1] = machine.counters.ipis;
+    let i = 2;
     for (const cpu of machine.cpus) {
       const f = cpu.counters.faults;
-      out.push(f.missing, f.wp, f.cow, f.dirty, f.spurious, cpu.counters.dirtyBitSets);
+      out[i++] = f.missing;
+      out[i++] = f.wp;
+      out[i++] = f.cow;
+      out[i++] = f.dirty;
+      out[i++] = f.spurious;
+      out[i++] = cpu.counters.dirtyBitSets;
     }
     return out;
   }
 
-  private countSince(start: number[]): void {
-    const now = this.counterSnapshot();
+  private countSince(start: Float64Array): void {
+    const now = this.counterSnapshot(this.counterEnd);
     const c = this.counters;
     c.tlbFlushes = c.ipis = c.dirtyBitSets = 0;
     c.faults.missing = c.faults.wp = c.faults.cow = c.faults.dirty = c.faults.spurious = 0;
     c.tlbFlushes += now[0]! - start[0]!;
     c.ipis += now[1]! - start[1]!;
-    for (let i = 2; i < now.length; i += 6) {
+    for (let i = 2; i < 2 + 6 * this.world.machine.cpus.length; i += 6) {
       c.faults.missing += now[i]! - start[i]!;
       c.faults.wp += now[i + 1]! - start[i + 1]!;
       c.faults.cow += now[i + 2]! - start[i + 2]!;

@@ -29,9 +29,13 @@ import { SharedVisitedStates, VisitedStates } from './state.js';
 export interface ParallelOptions extends ExploreOptions {
   /** Worker threads once the search is handed over (default: the machine's parallelism; 1: never). */
   jobs?: number;
-  /** Run on this thread alone for this long before handing over (default 500 ms). */
+  /** Run on this thread alone for this long before handing over (default 1000 ms: a new worker needs about that to warm up). */
   handoffMs?: number;
-  /** States the shared cache holds (a power of two; default 2^23, 96 MiB). */
+  /**
+   * Slots of the shared state cache (a power of two; default: 2^22, 48 MiB,
+   * or more when the search already found a sixteenth of that). Past three
+   * quarters full, new states are explored unrecorded.
+   */
   sharedStates?: number;
 }
 
@@ -70,7 +74,7 @@ export async function exploreParallel(scenarioOptions: Partial<ScenarioOptions>,
   const local = reduce ? new VisitedStates() : null;
   const exec = new Execution(scenario);
   const search = new Search(scenario, { bound: opts.bound, visited: local, sleepSets }, exec);
-  const handoff = t0 + (opts.handoffMs ?? 500);
+  const handoff = t0 + (opts.handoffMs ?? 1000);
   let handedOver = false;
   const traces = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
@@ -87,7 +91,7 @@ export async function exploreParallel(scenarioOptions: Partial<ScenarioOptions>,
     failure = search.failure;
     states = local?.size ?? 0;
     if (failure === null && handedOver && limits.stoppedBy === null) {
-      const slots = opts.sharedStates ?? 1 << 23;
+      const slots = opts.sharedStates ?? Math.max(1 << 22, 2 ** Math.ceil(Math.log2(16 * (local?.size ?? 0))));
       if (!Number.isInteger(slots) || (slots & (slots - 1)) !== 0 || slots < (local?.size ?? 0) * 2) throw new RangeError(`sharedStates must be a power of two above twice the states found so far, got ${slots}`);
       const shared = reduce ? new SharedVisitedStates(SharedVisitedStates.allocate(slots)) : null;
       if (shared !== null && local !== null) shared.absorb(local);

@@ -46,6 +46,11 @@ export interface VmOperations {
   pfnMkwrite?(vmf: VmFault): number;
   mprotect?(vma: Vma, start: number, end: number, newFlags: number): string | null;
   /**
+   * The file's mmap handler: may refuse a new mapping of `pages` pages from
+   * `pgoff` with VMA flags `flags` (returns a reason), before anything changes.
+   */
+  mmap?(flags: number, pgoff: number, pages: number): string | null;
+  /**
    * Called by munmap for [start, end) of the VMA before its PTEs are zapped.
    * Not a kernel hook: zapping special (PFN) PTEs drops their D bits, so a
    * user munmap of a PAGETABLE-tracked BO would lose writes; a driver uses

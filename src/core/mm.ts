@@ -199,7 +199,10 @@ export class Mm {
     if (mayWrite) flags |= VM_MAYWRITE;
     if (opts.randRead) flags |= VM_RAND_READ;
     flags |= VM_PFNMAP;
-    const vma = new Vma(this, mapping, start, start + len, pgoff, flags, opts.ops ?? mapping.ops);
+    const ops = opts.ops ?? mapping.ops;
+    const refused = ops.mmap?.(flags, pgoff, opts.pages);
+    if (refused) throw new InvalidArgumentError(`mmap refused by ${mapping.name}: ${refused}`);
+    const vma = new Vma(this, mapping, start, start + len, pgoff, flags, ops);
     this.insertVma(vma);
     return vma;
   }

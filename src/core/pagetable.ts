@@ -34,6 +34,8 @@ export class PageTable {
   readonly pteTables: Int32Array[] = [];
   /** Populated entries per PTE table (index = number - 1), to free empty tables. */
   private pteCounts: number[] = [];
+  /** Per PTE table: slots at and above this are all empty (what saveState copies). */
+  private reach: number[] = [];
   private freePte: number[] = [];
   /** Page-table lock per PTE table (index = number - 1): holder id + 1, or 0. */
   private ptl: number[] = [];
@@ -50,7 +52,7 @@ export class PageTable {
 
   /** Copy the whole table state into `into` (reusing its arrays) or a new object. */
   saveState(into?: PageTableState): PageTableState {
-    const s = into ?? { layout: -1, pud: new Int32Array(PTRS_PER_TABLE), pudLeaf: new Int32Array(PTRS_PER_TABLE), pmd: [], pmdLeaves: [], pte: [], pteCounts: [], freePte: [], ptl: [] };
+    const s = into ?? { layout: -1, pud: new Int32Array(PTRS_PER_TABLE), pudLeaf: new Int32Array(PTRS_PER_TABLE), pmd: [], pmdLeaves: [], pte: [], reach: [], pteCounts: [], freePte: [], ptl: [] };
     if (s.layout !== this.layout) {
       s.layout = this.layout;
       s.pud.set(this.pud);
@@ -59,7 +61,15 @@ export class PageTable {
       copyTables(this.pmdLeaves, s.pmdLeaves, null);
       copyNumbers(this.freePte, s.freePte);
     }
-    copyTables(this.pteTables, s.pte, null);
+    const n = this.pteTables.length;
+    for (let i = 0; i < n; i++) {
+      const r = this.reach[i]!;
+      let t = s.pte[i];
+      if (t === undefined) s.pte.push((t = new Int32Array(PTRS_PER_TABLE)));
+      for (let k = 0; k < r; k++) t[k] = this.pteTables[i]![k]!;
+    }
+    if (s.pte.length !== n) s.pte.length = n;
+    copyNumbers(this.reach, s.reach);
     copyNumbers(this.pteCounts, s.pteCounts);
     copyNumbers(this.ptl, s.ptl);
     return s;
@@ -79,7 +89,17 @@ export class PageTable {
       copyTables(s.pmdLeaves, this.pmdLeaves, this.spare);
       copyNumbers(s.freePte, this.freePte);
     }
-    copyTables(s.pte, this.pteTables, this.spare);
+    const n = s.pte.length;
+    for (let i = 0; i < n; i++) {
+      let t = this.pteTables[i];
+      if (t === undefined) this.pteTables.push((t = this.freshTable()));
+      const saved = s.pte[i]!;
+      const r = s.reach[i]!;
+      for (let k = 0; k < r; k++) t[k] = saved[k]!;
+      for (let k = r, mine = this.reach[i] ?? 0; k < mine; k++) t[k] = 0;
+    }
+    while (this.pteTables.length > n) this.spare.push(this.pteTables.pop()!);
+    copyNumbers(s.reach, this.reach);
     copyNumbers(s.pteCounts, this.pteCounts);
     copyNumbers(s.ptl, this.ptl);
   }
@@ -121,6 +141,7 @@ export class PageTable {
     const t = this.pteTables[n - 1]!;
     const i = vpn & TABLE_MASK;
     const old = t[i]!;
+    if (i >= this.reach[n - 1]! && pte !== PTE_NONE) this.reach[n - 1] = i + 1;
     if ((old === PTE_NONE) !== (pte === PTE_NONE)) this.pteCounts[n - 1]! += pte === PTE_NONE ? -1 : 1;
     t[i] = pte;
   }
@@ -243,6 +264,7 @@ export class PageTable {
       if (this.pteTables.length >= this.maxTables) throw new OutOfMemoryError('page-table pool exhausted');
       this.pteTables.push(this.freshTable());
       this.pteCounts.push(0);
+      this.reach.push(0);
       this.ptl.push(0);
       n = this.pteTables.length;
     }
@@ -260,7 +282,9 @@ export interface PageTableState {
   pudLeaf: Int32Array;
   pmd: Int32Array[];
   pmdLeaves: Int32Array[];
+  /** PTE tables, valid below reach[i] (the rest is empty). */
   pte: Int32Array[];
+  reach: number[];
   pteCounts: number[];
   freePte: number[];
   ptl: number[];
@@ -283,6 +307,6 @@ function copyTables(from: readonly Int32Array[], to: Int32Array[], spare: Int32A
 }
 
 function copyNumbers(from: readonly number[], to: number[]): void {
-  to.length = from.length;
+  if (to.length !== from.length) to.length = from.length;
   for (let i = 0; i < from.length; i++) to[i] = from[i]!;
 }

@@ -1,9 +1,12 @@
 import {
-  VM_FAULT_NOPAGE, VM_FAULT_OK, VM_FAULT_RETRY, VM_FAULT_SIGBUS, VM_RAND_READ, type VmFault, type VmOperations,
+  VM_FAULT_NOPAGE, VM_FAULT_OK, VM_FAULT_RETRY, VM_FAULT_SIGBUS, VM_MAYWRITE, VM_RAND_READ, VM_SHARED, VM_WRITE, type VmFault, type VmOperations,
   faultAround, finishMkwriteFault,
 } from '../core/index.js';
 import type { Bo, BoSpace } from './bo.js';
 import type { DirtyConfig } from './config.js';
+
+/** is_cow_mapping: private, and may be written (opened for writing). */
+const isCow = (flags: number): boolean => (flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
 
 /** How the fault path gets device-changed data into guest memory before mapping it. */
 export interface ReadCoherence {
@@ -31,6 +34,9 @@ export interface ReadCoherence {
  *
  * beforeUnmap: a user munmap harvests the PAGETABLE dirty bits of the range
  * before the zap destroys them.
+ *
+ * mmap / mprotect: TTM's copy-on-write rule — a private mapping of a BO may be
+ * read-only or PROT_NONE, never writable, and cannot be made writable.
  */
 export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: ReadCoherence): VmOperations {
   const lookup = (vmf: VmFault): [Bo, number] | null => {
@@ -76,6 +82,14 @@ export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: Re
         bo.tracker?.preUnmap(p - bo.offset, to - bo.offset);
         p = to;
       }
+    },
+    // TTM's COW rule (§6.C9): a private mapping of a BO may never be writable —
+    // its writes would go to anonymous copies the tracker never sees.
+    mmap(flags) {
+      return isCow(flags) && flags & VM_WRITE ? 'a private (copy-on-write) mapping of a BO cannot be writable' : null;
+    },
+    mprotect(vma, _start, _end, newFlags) {
+      return isCow(vma.flags) && newFlags & VM_WRITE ? 'a private (copy-on-write) mapping of a BO cannot become writable' : null;
     },
     pfnMkwrite(vmf) {
       const hit = lookup(vmf);
