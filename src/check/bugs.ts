@@ -92,7 +92,7 @@ export const BUGS: readonly BugEntry[] = [
   },
   {
     id: 'C5', title: 'subresource box union keeps the old extent when lowering the start', kind: 'not-applicable',
-    why: 'the driver\'s surfaces merge dirty boxes into their bounding box, so the flaw cannot occur (test/driver/surface.test.ts writes the §6.C5 example and compares the device image); the checker\'s scenarios use buffer resources',
+    why: 'the driver\'s surfaces merge dirty boxes into their bounding box, so the flaw cannot occur (test/driver/surface.test.ts writes the example of a row\'s second half followed by a later row\'s first half and checks both are covered); the checker\'s scenarios use buffer resources',
   },
   {
     id: 'C6', title: 'tracker refcount: unsigned int, then a kref with a cast release', kind: 'not-applicable',

@@ -28,13 +28,18 @@ import type { Scenario } from './scenario.js';
 import { formatSchedule } from './schedule.js';
 import { PRUNED, type StateCache } from './state.js';
 
-/** A subtree: replay `prefix`, then explore choices [lo, hi) at the next decision, whose sleep set is `sleep`. */
+/**
+ * A subtree: replay `prefix`, then explore choices [lo, hi) at the next
+ * decision, whose sleep set is `sleep`. hi 0 with an empty prefix: the whole tree.
+ */
 export interface Task {
   prefix: number[];
   lo: number;
   hi: number;
   sleep: number;
 }
+
+const WHOLE_TREE: Task = Object.freeze({ prefix: [], lo: 0, hi: 0, sleep: 0 });
 
 /** What one search (or one worker) counted. */
 export interface SearchCounts {
@@ -128,7 +133,11 @@ export class Search implements DecisionSource {
   private probeSleep = 0;
   private readonly probes: boolean;
   private taskSleep = 0;
-
+  /** Checkpoint index the next run starts from (0 without one: the initial state). */
+  private resumeAt = 0;
+  /** Whether the current work has run an execution yet; whether its branch decision is recorded. */
+  private started = false;
+  private floorRecorded = false;
   private readonly blockedBase: number;
 
   constructor(readonly scenario: Scenario, opts: SearchOptions, exec?: Execution) {
@@ -141,9 +150,9 @@ export class Search implements DecisionSource {
     this.reached = opts.reached ?? null;
   }
 
-  /** Explore the whole tree. */
+  /** Explore the whole tree (until `stop` says so). */
   runAll(stop?: () => boolean): void {
-    this.begin({ prefix: [], lo: 0, hi: 0, sleep: 0 });
+    this.begin(WHOLE_TREE);
     this.drain(stop);
   }
 
@@ -169,10 +178,6 @@ export class Search implements DecisionSource {
     this.started = false;
     this.floorRecorded = false;
   }
-
-  private resumeAt = 0;
-  private started = false;
-  private floorRecorded = false;
 
   /**
    * Run executions until the current work is done, `stop` says so (checked

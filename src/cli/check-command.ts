@@ -62,8 +62,9 @@ command validation (scan, transfer to the resources, upload).
 Exploration:
   --bound N         preemptions per interleaving, 0..8, default 2 (a counterexample
                     is re-searched at bounds 0, 1, ... so it has as few as possible)
-  --jobs N          worker threads once a search runs longer than a second
-                    (default: the machine's parallelism; 1: this thread only)
+  --jobs N          worker threads once a search runs longer than a second (default 1:
+                    this thread only; on a 2-vCPU machine two workers were slower than one
+                    thread, docs/fidelity.md)
   --max-seconds S   stop after S seconds; --max-interleavings N after N interleavings:
                     the verdict is then PARTIAL (exit 3), which proves nothing
   --no-reduce       no state caching, sleep sets or probes (to measure what they save)
