@@ -11,6 +11,7 @@ import { type RunReport, scenariosWithoutNumbers, writeReport } from './lib/repo
 import type { Row } from './lib/result.js';
 import type { Context, Scenario } from './lib/scenario.js';
 import { renderNotes, renderTable } from './lib/table.js';
+import { checker } from './scenarios/checker.js';
 import { cpuAccess } from './scenarios/cpu-access.js';
 import { dashboard } from './scenarios/dashboard.js';
 import { fenceLatency } from './scenarios/fence-latency.js';
@@ -19,16 +20,16 @@ import { slowDevice } from './scenarios/slow-device.js';
 import { strategies } from './scenarios/strategies.js';
 import { writeback } from './scenarios/writeback.js';
 
-const SCENARIOS: readonly Scenario[] = [cpuAccess, helperCost, writeback, fenceLatency, strategies, slowDevice, dashboard];
+const SCENARIOS: readonly Scenario[] = [cpuAccess, helperCost, writeback, fenceLatency, strategies, slowDevice, dashboard, checker];
 /** Scenario 6 (memory) is measured during scenario 3 and reported under its own number. */
-const EXPECTED_IDS = ['1', '2', '3', '4', '5', '6', '7', '8'];
+const EXPECTED_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
 const MIN_RUNS = 5;
 
 const HELP = `npm run bench [-- --quick] [--only 1,3] [--runs N] [--profile DIR]
 
 Runs the benchmark scenarios (1 CPU access path, 2 helper cost, 3 end-to-end
 writeback with 6 memory, 4 fence latency, 5 strategies, 7 slow device, 8
-dashboard overhead), each against a baseline measured in the same run.
+dashboard overhead, 9 checker), each against a baseline measured in the same run.
 Prints a table and writes bench/results/<timestamp>.json. --quick: small sizes (under a minute).
 --runs N: measured runs per scenario (at least ${MIN_RUNS}). --profile DIR: V8 CPU
 profile of every child process. Exit 1 when a scenario produced no numbers,

@@ -47,6 +47,9 @@ const STEP_TEXT: Record<StepKind, string> = {
   [Step.PteCommitted]: 'ptep_modify_prot_commit: stored the new PTE (PTE lock held)',
   [Step.BeforeVmaFlush]: "post_vma: the VMA's PTEs are done, its deferred TLB flush is not issued yet",
   [Step.AfterVmaFlush]: "post_vma: past the VMA's deferred TLB flush",
+  [Step.PteRead]: 'read the PTE and decided to change it; modify_prot_start next (PTE lock held)',
+  [Step.CacheFlushed]: 'flush_cache_page done, the PTE still present; ptep_clear_flush next (PTE lock held)',
+  [Step.MkwriteReturned]: 'page_mkwrite returned; the PTE is still read-only (finish_mkwrite_fault next)',
 };
 
 function flags(pte: number): string {
@@ -78,7 +81,7 @@ class Tracer implements ExecutionTracer {
   }
 
   opStart(actor: Actor, op: Op, preempting: boolean): void {
-    this.begin(actor.label, `${describeOp(op)}${preempting ? ' [starts inside the suspended op]' : ''}`, op.kind === 'write' ? op.cpu : -1);
+    this.begin(actor.label, `${describeOp(op)}${preempting ? ' [starts inside the suspended op]' : ''}`, op.kind === 'write' || op.kind === 'read' ? op.cpu : -1);
   }
 
   stepReached(kind: StepKind, pgoff: number): void {
@@ -93,16 +96,17 @@ class Tracer implements ExecutionTracer {
       this.pendingEnd = null;
       return;
     }
-    this.begin(actor.label, `${describeOp(op)}, resuming after ${STEP_NAMES[kind]}`, op.kind === 'write' ? op.cpu : -1);
+    this.begin(actor.label, `${describeOp(op)}, resuming after ${STEP_NAMES[kind]}`, op.kind === 'write' || op.kind === 'read' ? op.cpu : -1);
   }
 
   opEnd(_actor: Actor, op: Op, result: OpResult): void {
     const walk = result.walk;
-    if (walk !== null) this.notes.push(`walk_page_mapping visited ${walk.vmasWalked} VMA(s) and skipped ${walk.vmasSkipped}${this.world!.scenario.options.walkStops && walk.vmasSkipped > 0 ? ' (a skipped VMA ends the walk)' : ''}`);
+    if (walk !== null && op.kind !== 'validate' && op.kind !== 'munmap') this.notes.push(`walk_page_mapping visited ${walk.vmasWalked} VMA(s) and skipped ${walk.vmasSkipped}${this.world!.scenario.options.walkStops && walk.vmasSkipped > 0 ? ' (a skipped VMA ends the walk)' : ''}`);
     let text: string;
-    if (op.kind === 'write') text = result.blocked ? '→ blocked: its fault needs the PTE lock a walker holds; retried later' : '→ the store is done';
+    if (op.kind === 'write' || op.kind === 'read') text = result.blocked ? '→ blocked: its fault waits for a lock (a PTE lock a walker holds, or the BO reservation); retried later' : op.kind === 'write' ? '→ the store is done' : '→ the load is done';
     else if (op.kind === 'clean') text = `→ returns, recorded ${pageList(result.pages)}`;
     else if (op.kind === 'consume') text = `→ copied ${pageList(result.pages)} from memory`;
+    else if (op.kind === 'validate') text = `→ uploaded ${pageList(result.pages)} from memory`;
     else text = '→ returns';
     this.end(text);
   }
@@ -118,9 +122,10 @@ class Tracer implements ExecutionTracer {
     const w = this.world!;
     const s = new Map<string, string>();
     const cpus = w.machine.cpus;
-    w.vmas.forEach((v, i) => {
-      const tag = w.vmas.length === 1 ? '' : i === 0 ? 'shared ' : 'private ';
-      for (let p = 0; p < w.pages; p++) {
+    const shared = w.views.filter((v) => v.tracked).length;
+    w.views.forEach((v, i) => {
+      const tag = w.views.length === 1 ? '' : !v.tracked ? 'private ' : shared === 1 ? 'shared ' : `map${i} `;
+      for (let p = v.first; p < v.first + v.pages; p++) {
         const vpn = w.vpnOf(v, p);
         const pte = v.mm.readPte(vpn);
         s.set(`pte ${tag}p${p}`, flags(pte));
@@ -129,16 +134,21 @@ class Tracer implements ExecutionTracer {
           const stale = e !== null && ((e & PTE_WRITE && !(pte & PTE_WRITE)) || (e & PTE_DIRTY && !(pte & PTE_DIRTY)) || !(pte & PTE_PRESENT));
           s.set(`tlb cpu${cpu.id} ${tag}p${p}`, e === null ? '-' : `${flags(e)}${stale ? ' (stale)' : ''}`);
         }
+        for (const cpu of cpus) {
+          if (!(cpu instanceof VivtCpu) || !v.tracked) continue;
+          s.set(`cache cpu${cpu.id} ${tag}p${p}`, cpu.dirtyLines(v.mm.id).includes(vpn) ? 'dirty line' : '-');
+        }
       }
     });
-    for (const cpu of cpus) {
-      if (!(cpu instanceof VivtCpu)) continue;
-      const dirty = cpu.dirtyLines(w.shared.mm.id);
-      for (let p = 0; p < w.pages; p++) s.set(`cache cpu${cpu.id} p${p}`, dirty.includes(w.vpnOf(w.shared, p)) ? 'dirty line' : '-');
-    }
     for (let p = 0; p < w.pages; p++) {
-      s.set(`memory p${p}`, bytes(w.bo.page(p)!, 0, cpus.length));
+      s.set(`memory p${p}`, bytes(w.mapping.page(w.boOffset + p)!, 0, cpus.length));
       s.set(`device p${p}`, bytes(w.device, p * PAGE_SIZE, cpus.length));
+    }
+    const d = w.driver;
+    if (d !== null) {
+      const t = d.tracker;
+      s.set('tracker', `${t.method.toUpperCase()} bits ${pageList(t.bitmap.words[0]!)} [${t.start},${t.end}) votes ${t.changeCount}`);
+      s.set('reservation', d.bo.reservation.heldBy ?? 'free');
     }
     return s;
   }
@@ -179,12 +189,12 @@ class Tracer implements ExecutionTracer {
 
   private event(e: TraceEvent): void {
     const w = this.world!;
-    const vma = w.vmas.find((v) => v.mm.id === e.mm) ?? w.shared;
-    const pg = (va: number): number => (va - vma.start) / PAGE_SIZE + vma.pgoff;
+    const view = w.views.find((v) => v.mm.id === e.mm) ?? w.views[0]!;
+    const pg = (va: number): number => Math.floor(va / PAGE_SIZE) - view.baseVpn + view.first;
     const range = (start: number, end: number): string => (end === Infinity ? 'the whole mm' : `pgoffs [${pg(start)},${pg(end)})`);
     if (e.type === 'tlb-flush') this.notes.push(`TLB flush of ${range(e.start, e.end)} on ${e.targets.map((c) => `cpu${c}`).join(', ') || 'no CPU'}: ${e.dropped} entr${e.dropped === 1 ? 'y' : 'ies'} dropped`);
     else if (e.type === 'fault') this.notes.push(`cpu${e.cpu} takes a ${e.kind} fault at pgoff ${pg(e.address - (e.address % PAGE_SIZE))}`);
-    else if (w.scenario.options.arch === 'vivt') this.notes.push(`flush_cache_range ${range(e.start, e.end)}`);
+    else if (w.scenario.options.arch === 'vivt') this.notes.push(e.page ? `flush_cache_page pgoff ${pg(e.start)}` : `flush_cache_range ${range(e.start, e.end)}`);
   }
 }
 

@@ -1,62 +1,67 @@
 /**
- * Exhaustive exploration of a scenario's interleavings (stateless model
- * checking with re-execution): depth-first over the decision tree, each
- * execution replaying the decision prefix on a fresh machine and then taking
- * the first choice at every new decision point; backtracking bumps the
- * deepest decision that still has an untried choice.
+ * Exhaustive exploration of a scenario's interleavings up to a preemption
+ * bound (search.ts does the depth-first search; parallel.ts spreads it over
+ * worker threads).
  *
- * Reduction: at every new decision point the full state key (state.ts +
- * the execution's bookkeeping) is looked up. A state already explored with at
- * least as much preemption budget left has no future the earlier visit did
- * not cover, so the execution is abandoned there. This merges, among others,
- * every order of independent writes, and repeated blocked attempts.
+ * The search runs at the requested bound directly. When it finds a violation
+ * with p preemptions and `iterative` is set (the default), bounds 0, 1, ..., p
+ * are searched in turn, single-threaded, and the first violation found is
+ * reported: a counterexample with as few preemptions as possible, the same
+ * one every time, whatever the number of workers. A scenario that holds pays
+ * nothing for this.
  *
- * Bounds: at most `bound` preemptions per execution. With `iterative` (the
- * default) bounds 0, 1, ..., bound are explored in turn and the search stops
- * at the first violation, so a counterexample uses as few preemptions as
- * possible; counts are totals over all rounds.
+ * Limits (maxSeconds, maxInterleavings) stop the search early with the
+ * verdict 'partial': nothing was found in the part explored, which proves
+ * nothing about the rest.
  */
-import type { FaultKind } from '../core/step.js';
-import { type DecisionSource, Execution, Outcome, PRUNE } from './execution.js';
+import { Execution } from './execution.js';
 import type { Violation } from './invariants.js';
 import type { Scenario } from './scenario.js';
-import { formatSchedule } from './schedule.js';
-import { StateHasher, VisitedStates } from './state.js';
+import { type Failure, Search, type SearchCounts, addCounts, emptyCounts } from './search.js';
+import { VisitedStates } from './state.js';
 
 export interface ExploreOptions {
   /** Maximum preemptions per interleaving. */
   bound: number;
-  /** State hashing (default true). */
+  /** State caching (default true). */
   reduce?: boolean;
-  /** Explore bounds 0..bound in turn (default true). */
+  /** Sleep sets (default: as `reduce`). */
+  sleepSets?: boolean;
+  /** Report a counterexample with as few preemptions as possible (default true). */
   iterative?: boolean;
   /** Record the global-state key of every decision point reached (to check that a reduction loses no state). */
   collectStates?: boolean;
+  /** Stop after this many seconds, or interleavings; the verdict is then 'partial' unless a violation was found. */
+  maxSeconds?: number;
+  maxInterleavings?: number;
+  /** Called about every `progressMs` (default 1000) while the search runs. */
+  onProgress?: (p: Progress) => void;
+  progressMs?: number;
 }
 
-export interface ExploreStats {
-  /** Executions started: complete, pruned, or failing. */
+export interface Progress {
   interleavings: number;
-  /** Executions that ran to the end. */
-  complete: number;
-  pruned: number;
-  /** Distinct states recorded by the reduction (0 without it). */
   states: number;
-  decisionPoints: number;
-  /** Deepest decision stack. */
-  maxDepth: number;
-  blockedAttempts: number;
-  /** Summed over every execution. */
-  faults: Record<FaultKind, number>;
-  dirtyBitSets: number;
-  tlbFlushes: number;
-  ipis: number;
+  seconds: number;
+  /** 'search' at the requested bound, 'minimise' while looking for fewer preemptions. */
+  phase: 'search' | 'minimise';
+  bound: number;
+  workers: number;
+}
+
+export interface ExploreStats extends SearchCounts {
+  /** Distinct states recorded by the state cache (0 without it). */
+  states: number;
   seconds: number;
   perSecond: number;
+  /** Threads that searched (1: this one). */
+  workers: number;
 }
 
+export type Verdict = 'holds' | 'fails' | 'partial';
+
 export interface ExploreResult {
-  verdict: 'holds' | 'fails';
+  verdict: Verdict;
   bound: number;
   violation: Violation | null;
   /** The failing interleaving (see schedule.ts), and its preemption count. */
@@ -65,151 +70,114 @@ export interface ExploreResult {
   stats: ExploreStats;
   /** With collectStates: keys of the global states (machine, memory, oracle, device) seen at decision points. */
   reachedStates: Set<number> | null;
+  /** What stopped a partial search. */
+  stoppedBy: 'max-seconds' | 'max-interleavings' | null;
+}
+
+/** Decides, between executions, whether a search must stop, and reports progress. */
+export class Limits {
+  stoppedBy: ExploreResult['stoppedBy'] = null;
+  private lastProgress: number;
+  private checks = 0;
+
+  constructor(private readonly opts: ExploreOptions, readonly t0: number) {
+    this.lastProgress = t0;
+  }
+
+  /**
+   * True when the search must stop now. Called between executions, it reads
+   * the clock every 64th call; `everyCall` reads it each time (a timer).
+   */
+  reached(interleavings: number, states: () => number, phase: Progress['phase'], bound: number, workers = 1, everyCall = false): boolean {
+    const o = this.opts;
+    if (o.maxInterleavings !== undefined && interleavings >= o.maxInterleavings) {
+      this.stoppedBy = 'max-interleavings';
+      return true;
+    }
+    if (!everyCall && (++this.checks & 63) !== 0) return false;
+    const now = performance.now();
+    if (o.maxSeconds !== undefined && now - this.t0 >= o.maxSeconds * 1000) {
+      this.stoppedBy = 'max-seconds';
+      return true;
+    }
+    if (o.onProgress !== undefined && now - this.lastProgress >= (o.progressMs ?? 1000)) {
+      this.lastProgress = now;
+      o.onProgress({ interleavings, states: states(), seconds: (now - this.t0) / 1000, phase, bound, workers });
+    }
+    return false;
+  }
+}
+
+export function validateExploreOptions(opts: ExploreOptions): void {
+  if (!Number.isInteger(opts.bound) || opts.bound < 0) throw new RangeError(`bound must be a non-negative integer, got ${opts.bound}`);
+  if (opts.maxSeconds !== undefined && !(opts.maxSeconds > 0)) throw new RangeError(`maxSeconds must be positive, got ${opts.maxSeconds}`);
+  if (opts.maxInterleavings !== undefined && !(Number.isInteger(opts.maxInterleavings) && opts.maxInterleavings > 0)) {
+    throw new RangeError(`maxInterleavings must be a positive integer, got ${opts.maxInterleavings}`);
+  }
+}
+
+/** Search `scenario` on this thread. */
+export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
+  validateExploreOptions(opts);
+  const t0 = performance.now();
+  const limits = new Limits(opts, t0);
+  const reduce = opts.reduce ?? true;
+  const visited = reduce ? new VisitedStates() : null;
+  const reachedStates = opts.collectStates ? new Set<number>() : null;
+  const exec = new Execution(scenario);
+  const search = new Search(scenario, { bound: opts.bound, visited, sleepSets: opts.sleepSets ?? reduce, reached: reachedStates }, exec);
+  const counts = emptyCounts();
+  // AccessBlockedError is the model's "retry later", thrown and caught by the thousand: no stack traces.
+  const traces = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    search.runAll(() => limits.reached(search.counts.interleavings, () => visited?.size ?? 0, 'search', opts.bound));
+    addCounts(counts, search.counts);
+    let failure = search.failure;
+    let states = visited?.size ?? 0;
+    if (failure !== null && (opts.iterative ?? true)) {
+      const m = minimise(scenario, exec, opts, failure, limits, counts);
+      failure = m.failure;
+      states += m.states;
+    }
+    return finish(counts, states, failure, limits, t0, opts.bound, 1, reachedStates);
+  } finally {
+    Error.stackTraceLimit = traces;
+  }
 }
 
 /**
- * The decision stack: counts[i] choices existed at point i, choices[i] was
- * taken, actors[i] is what it meant; globalA/B[i] is the global state hash
- * there, reused when the point is replayed (replays are deterministic).
+ * Bounds 0..failure.preemptions in turn, on this thread, one state cache for
+ * all of them (a state explored with less budget is explored again with
+ * more): the first violation found.
  */
-class DecisionStack implements DecisionSource {
-  counts = new Int32Array(256);
-  choices = new Int32Array(256);
-  actors = new Int32Array(256);
-  globalA = new Int32Array(256);
-  globalB = new Int32Array(256);
-  /** Decisions recorded by the current execution. */
-  length = 0;
-  /** Decisions to replay before exploring. */
-  private prefix = 0;
-  private pos = 0;
-  decisionPoints = 0;
-
-  constructor(
-    private readonly visited: VisitedStates | null,
-    private readonly hasher: StateHasher,
-    private readonly reached: Set<number> | null,
-  ) {}
-
-  reset(): void {
-    this.prefix = 0;
-    this.length = 0;
+export function minimise(scenario: Scenario, exec: Execution, opts: ExploreOptions, found: Failure, limits: Limits, counts: SearchCounts): { failure: Failure; states: number } {
+  const reduce = opts.reduce ?? true;
+  const visited = reduce ? new VisitedStates() : null;
+  for (let bound = 0; bound <= found.preemptions; bound++) {
+    const search = new Search(scenario, { bound, visited, sleepSets: opts.sleepSets ?? reduce }, exec);
+    search.runAll(() => limits.reached(counts.interleavings + search.counts.interleavings, () => visited?.size ?? 0, 'minimise', bound));
+    addCounts(counts, search.counts);
+    if (search.failure !== null) return { failure: search.failure, states: visited?.size ?? 0 };
+    if (limits.stoppedBy !== null) break;
   }
-
-  startExecution(): void {
-    this.pos = 0;
-    this.length = 0;
-  }
-
-  decide(exec: Execution): number {
-    const i = this.pos++;
-    if (i < this.prefix) {
-      if (this.counts[i] !== exec.enabledCount) throw new Error(`explorer: replay diverged at decision ${i} (the scenario is not deterministic)`);
-      exec.setGlobalHash(this.globalA[i]!, this.globalB[i]!);
-      const c = this.choices[i]!;
-      this.actors[i] = exec.enabled[c]!;
-      this.length = i + 1;
-      return c;
-    }
-    exec.hashGlobal();
-    if (this.reached !== null) this.reached.add(exec.globalKey());
-    if (this.visited !== null) {
-      exec.hashState();
-      if (!this.visited.visit(this.hasher, exec.remainingBudget)) throw PRUNE;
-    }
-    if (i === this.counts.length) this.grow();
-    this.counts[i] = exec.enabledCount;
-    this.globalA[i] = exec.gA;
-    this.globalB[i] = exec.gB;
-    this.choices[i] = 0;
-    this.actors[i] = exec.enabled[0]!;
-    this.length = i + 1;
-    this.decisionPoints++;
-    return 0;
-  }
-
-  /** Move to the next unexplored branch; false when the tree is exhausted. */
-  backtrack(): boolean {
-    let d = this.length;
-    while (d > 0 && this.choices[d - 1]! + 1 >= this.counts[d - 1]!) d--;
-    if (d === 0) return false;
-    this.choices[d - 1]!++;
-    this.prefix = d;
-    return true;
-  }
-
-  private grow(): void {
-    const n = this.counts.length * 2;
-    for (const k of ['counts', 'choices', 'actors', 'globalA', 'globalB'] as const) {
-      const a = new Int32Array(n);
-      a.set(this[k]);
-      this[k] = a;
-    }
-  }
+  return { failure: found, states: visited?.size ?? 0 };
 }
 
-function emptyStats(): ExploreStats {
+export function finish(
+  counts: SearchCounts, states: number, failure: Failure | null, limits: Limits, t0: number, bound: number, workers: number, reachedStates: Set<number> | null,
+): ExploreResult {
+  const seconds = (performance.now() - t0) / 1000;
+  const stats: ExploreStats = { ...counts, states, seconds, perSecond: seconds > 0 ? Math.round(counts.interleavings / seconds) : 0, workers };
+  const verdict: Verdict = failure !== null ? 'fails' : limits.stoppedBy !== null ? 'partial' : 'holds';
   return {
-    interleavings: 0, complete: 0, pruned: 0, states: 0, decisionPoints: 0, maxDepth: 0, blockedAttempts: 0,
-    faults: { missing: 0, wp: 0, cow: 0, dirty: 0, spurious: 0 }, dirtyBitSets: 0, tlbFlushes: 0, ipis: 0,
-    seconds: 0, perSecond: 0,
-  };
-}
-
-function account(stats: ExploreStats, exec: Execution): void {
-  const machine = exec.world.machine;
-  for (const cpu of machine.cpus) {
-    const f = cpu.counters.faults;
-    for (const k in f) stats.faults[k as FaultKind] += f[k as FaultKind];
-    stats.dirtyBitSets += cpu.counters.dirtyBitSets;
-  }
-  stats.tlbFlushes += machine.counters.tlbFlushes;
-  stats.ipis += machine.counters.ipis;
-  stats.blockedAttempts += exec.blockedAttempts;
-}
-
-export function explore(scenario: Scenario, opts: ExploreOptions): ExploreResult {
-  if (!Number.isInteger(opts.bound) || opts.bound < 0) throw new RangeError(`bound must be a non-negative integer, got ${opts.bound}`);
-  const visited = opts.reduce ?? true ? new VisitedStates() : null;
-  const hasher = new StateHasher();
-  const reachedStates = opts.collectStates ? new Set<number>() : null;
-  const stack = new DecisionStack(visited, hasher, reachedStates);
-  const stats = emptyStats();
-  const t0 = performance.now();
-  let failure: { violation: Violation; schedule: string; preemptions: number; bound: number } | null = null;
-
-  for (let bound = opts.iterative ?? true ? 0 : opts.bound; bound <= opts.bound && failure === null; bound++) {
-    stack.reset();
-    do {
-      stack.startExecution();
-      const exec = new Execution(scenario, bound, stack, hasher);
-      const outcome = exec.run();
-      stats.interleavings++;
-      if (stack.length > stats.maxDepth) stats.maxDepth = stack.length;
-      account(stats, exec);
-      if (outcome === Outcome.Pruned) {
-        stats.pruned++;
-      } else {
-        stats.complete++;
-        if (outcome === Outcome.Violation) {
-          failure = { violation: exec.violation!, schedule: formatSchedule(scenario, stack.actors, stack.length), preemptions: exec.preemptions, bound };
-          break;
-        }
-      }
-    } while (stack.backtrack());
-  }
-
-  stats.seconds = (performance.now() - t0) / 1000;
-  stats.perSecond = stats.seconds > 0 ? Math.round(stats.interleavings / stats.seconds) : 0;
-  stats.states = visited?.size ?? 0;
-  stats.decisionPoints = stack.decisionPoints;
-  return {
-    verdict: failure === null ? 'holds' : 'fails',
-    bound: failure?.bound ?? opts.bound,
+    verdict,
+    bound: failure?.bound ?? bound,
     violation: failure?.violation ?? null,
     schedule: failure?.schedule ?? null,
     preemptions: failure?.preemptions ?? null,
     stats,
     reachedStates,
+    stoppedBy: failure !== null ? null : limits.stoppedBy,
   };
 }

@@ -11,7 +11,6 @@
 import { CONTINUE, type DecisionSource, Execution, type ExecutionTracer, type Outcome } from './execution.js';
 import type { Violation } from './invariants.js';
 import type { Scenario } from './scenario.js';
-import { StateHasher } from './state.js';
 
 /** A schedule that does not fit its scenario. */
 export class ScheduleError extends Error {
@@ -64,7 +63,6 @@ class ScheduleSource implements DecisionSource {
   constructor(private readonly scenario: Scenario, private readonly wanted: readonly number[]) {}
 
   decide(exec: Execution): number {
-    exec.hashGlobal();
     const i = this.pos++;
     if (i >= this.wanted.length) return 0;
     const want = this.wanted[i]!;
@@ -84,7 +82,7 @@ export interface ReplayResult {
 /** Run exactly one interleaving. No preemption bound applies: the schedule decides. */
 export function replaySchedule(scenario: Scenario, schedule: string, tracer: ExecutionTracer | null = null): ReplayResult {
   const source = new ScheduleSource(scenario, parseSchedule(scenario, schedule));
-  const execution = new Execution(scenario, Infinity, source, new StateHasher(), tracer);
-  const outcome = execution.run();
+  const execution = new Execution(scenario);
+  const outcome = execution.run(Infinity, source, tracer);
   return { outcome, violation: execution.violation, execution };
 }

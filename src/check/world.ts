@@ -1,32 +1,78 @@
 /**
- * One execution's world: a freshly built tiny machine for a scenario, the
- * oracle of last written values and the device's copy of the BO.
+ * One execution's world: a tiny machine built for a scenario, the oracle of
+ * last written values and the device's copy of the BO. Built once per
+ * explorer and returned to a saved state (save / restore) for every
+ * execution, instead of being rebuilt.
  *
- * Kept deliberately small because the explorer builds one per interleaving:
- * 64-byte pages, memory for the BO only, and a fully associative TLB with one
- * entry per page the CPUs can touch, so no TLB entry is ever evicted (the
- * replacement pointer then never matters, and state hashing can ignore it).
+ * Core layer: the BO is a plain device file (fault-around of writable PTEs)
+ * and the kernel actors call the helpers directly. Driver layer: the BO lives
+ * in a BoSpace with the driver's vm_ops (reservation, MKWRITE, mkwrite
+ * recording), has a BoDirtyTracker and buffer resources, and the kernel actors
+ * validate resources as command submission does.
+ *
+ * Small on purpose: 64-byte pages, memory for the BO only, and a fully
+ * associative TLB with one entry per page the CPUs can touch, so no TLB entry
+ * is ever evicted (the replacement pointer then never matters, and state
+ * hashing can ignore it).
  */
-import { Machine } from '../core/machine.js';
+import { Bitmap } from '../core/bitmap.js';
+import { type HelperStats, cleanRecordSharedMappingRange, wpSharedMappingRange } from '../core/dirty-helpers.js';
+import { Machine, type MachineState } from '../core/machine.js';
 import type { Mapping } from '../core/mapping.js';
 import type { Mm } from '../core/mm.js';
 import { PTE_DIRTY } from '../core/pte.js';
 import { VM_MAYWRITE, VM_SHARED, type Vma } from '../core/vma.js';
+import { type Bo, BoSpace } from '../driver/bo.js';
+import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from '../driver/config.js';
+import { BoDirtyTracker, type TrackerState } from '../driver/dirty-tracker.js';
+import { BufferResource } from '../driver/resource.js';
+import { boVmOps } from '../driver/vm-ops.js';
 import type { Op, Scenario } from './scenario.js';
 
 export const PAGE_SIZE = 64;
 
+/** A process's mapping of the BO. */
+export interface View {
+  readonly mm: Mm;
+  /** The VMA as mapped (a munmap removes it from the mm; its address stays what steps refer to). */
+  readonly vma: Vma;
+  /** First BO page mapped, and the vpn it is mapped at. */
+  readonly first: number;
+  readonly baseVpn: number;
+  readonly pages: number;
+  /** Shared and writable: what the helpers track. */
+  readonly tracked: boolean;
+}
+
+/** The driver side of a driver-layer world. */
+export interface DriverParts {
+  readonly space: BoSpace;
+  readonly bo: Bo;
+  readonly tracker: BoDirtyTracker;
+  readonly resources: readonly BufferResource[];
+  readonly config: DirtyConfig;
+}
+
+/** Everything an execution changes, for save / restore. */
+export interface WorldState {
+  machine: MachineState;
+  tracker: TrackerState | null;
+  reservation: string | null;
+  oracle: Uint8Array;
+  device: Uint8Array;
+}
+
 export class World {
   readonly machine: Machine;
-  readonly bo: Mapping;
-  /** The shared writable mapping every CPU writes through. */
-  readonly shared: Vma;
-  /** Every VMA of the BO, shared first (display order); the private one, if any, sorts first in i_mmap. */
-  readonly vmas: readonly Vma[];
-  /** Per VMA: shared and writable, i.e. what the helpers track. */
-  readonly tracked: readonly boolean[];
+  /** The address space the BO lives in (the device file, or the driver's device space). */
+  readonly mapping: Mapping;
+  /** Pgoff of BO page 0 in `mapping`. */
+  readonly boOffset: number;
+  readonly views: readonly View[];
+  /** Distinct address spaces of the views, in view order. */
   readonly mms: readonly Mm[];
-  /** Last value written to each byte of the BO (pgoff * PAGE_SIZE + offset). */
+  readonly driver: DriverParts | null;
+  /** Last value written to each byte of the BO (page * PAGE_SIZE + offset). */
   readonly oracle: Uint8Array;
   /** What the device has copied. */
   readonly device: Uint8Array;
@@ -35,71 +81,177 @@ export class World {
   constructor(readonly scenario: Scenario) {
     const o = scenario.options;
     this.pages = o.pages;
+    const slots = o.pages * scenario.views.length;
     this.machine = new Machine({
       cpus: o.cpus,
       arch: o.arch,
       pageSize: PAGE_SIZE,
-      memoryBytes: PAGE_SIZE * (o.pages + 1),
-      tlbEntries: o.pages,
-      tlbWays: o.pages,
+      memoryBytes: PAGE_SIZE * (o.pages + 2),
+      tlbEntries: slots,
+      tlbWays: slots,
+      tlbFlushCeiling: o.flushCeiling ?? undefined,
       walkStopsAtSkippedVma: o.walkStops,
       nestedFlushRule: o.nestedFlushRule,
+      walkTakesPteLock: !o.plants.walkWithoutPteLock,
+      pteFromSnapshot: o.plants.pteFromSnapshot,
+      mkwriteRetryIgnored: o.plants.mkwriteRetryIgnored,
     });
-    this.bo = this.machine.createMapping(o.pages, { name: 'bo' });
-    // Created first, so it sorts before the shared VMA in i_mmap (same pgoff, lower id).
-    const priv = o.privateVma ? this.machine.createMm().mmap(this.bo, { pages: o.pages, prot: 'r', shared: false }) : null;
-    this.shared = this.machine.createMm().mmap(this.bo, { pages: o.pages });
-    this.vmas = priv === null ? [this.shared] : [this.shared, priv];
-    this.tracked = this.vmas.map((v) => (v.flags & (VM_SHARED | VM_MAYWRITE)) === (VM_SHARED | VM_MAYWRITE));
-    this.mms = this.vmas.map((v) => v.mm);
+    if (o.driver === null) {
+      this.mapping = this.machine.createMapping(o.pages, { name: 'bo' });
+      this.boOffset = 0;
+      this.driver = null;
+    } else {
+      const config: DirtyConfig = {
+        ...DEFAULT_DIRTY_CONFIG,
+        mkwriteThresholdPages: o.driver === 'mkwrite' ? 1 : o.pages + 1,
+        changeTriggers: o.switchAfter,
+        handlersTakeReservation: !o.plants.handlersIgnoreReservation,
+        mkwriteFinishesUnderReservation: !o.plants.mkwriteWindow,
+        transferClampsWithMax: o.plants.transferMax,
+      };
+      let space: BoSpace | null = null;
+      const ops = boVmOps(() => space!, config, { readback: () => Promise.reject(new Error('the checker has no device writes')) });
+      space = new BoSpace(this.machine, this.machine.createMapping(o.pages + 1, { ops, name: 'device', populate: false }));
+      if (o.offsets) space.create(PAGE_SIZE); // so the BO starts at pgoff 1
+      const bo = space.create(o.pages * PAGE_SIZE);
+      const half = o.resources === 2 ? Math.floor(o.pages / 2) : o.pages;
+      const resources = [new BufferResource(bo, 0, half * PAGE_SIZE)];
+      if (o.resources === 2) resources.push(new BufferResource(bo, half * PAGE_SIZE, (o.pages - half) * PAGE_SIZE));
+      for (const r of resources) bo.attach(r);
+      this.mapping = space.mapping;
+      this.boOffset = bo.offset;
+      this.driver = { space, bo, tracker: BoDirtyTracker.add(bo, config), resources, config };
+    }
+    // Private views first: they sort before the shared ones of the same pgoff in i_mmap (§6.A6).
+    const order = scenario.views.map((_, i) => i).sort((a, b) => Number(scenario.views[a]!.shared) - Number(scenario.views[b]!.shared));
+    const built: View[] = new Array(scenario.views.length);
+    for (const i of order) {
+      const v = scenario.views[i]!;
+      const mm = this.machine.createMm();
+      const vma = mm.mmap(this.mapping, { pgoff: this.boOffset + v.first, pages: v.pages, shared: v.shared, prot: v.writable ? 'rw' : 'r' });
+      built[i] = { mm, vma, first: v.first, baseVpn: vma.start / PAGE_SIZE, pages: v.pages, tracked: (vma.flags & (VM_SHARED | VM_MAYWRITE)) === (VM_SHARED | VM_MAYWRITE) };
+    }
+    this.views = built;
+    this.mms = built.map((v) => v.mm);
     this.oracle = new Uint8Array(o.pages * PAGE_SIZE);
     this.device = new Uint8Array(o.pages * PAGE_SIZE);
   }
 
-  /** Virtual page at which `vma` maps pgoff. */
-  vpnOf(vma: Vma, pgoff: number): number {
-    return vma.start / PAGE_SIZE + pgoff - vma.pgoff;
+  /** Virtual page at which view v maps BO page p. */
+  vpnOf(v: View, page: number): number {
+    return v.baseVpn + page - v.first;
   }
 
-  /** Pgoff a step point's (mm, vpn) refers to, or -1. */
-  pgoffAt(mm: Mm, vpn: number): number {
-    for (const v of this.vmas) if (v.mm === mm) return vpn - v.start / PAGE_SIZE + v.pgoff;
+  /** BO page a step point's (mm, vpn) refers to, or -1. */
+  pageAt(mm: Mm, vpn: number): number {
+    for (const v of this.views) if (v.mm === mm) return vpn - v.baseVpn + v.first;
     return -1;
   }
 
-  /** Small stable index of an mm id (mm ids grow across executions; hashes must not see them). */
+  /** Small stable index of an mm id (mm ids grow across worlds; hashes must not see them). */
   mmIndex(mmId: number): number {
     for (let i = 0; i < this.mms.length; i++) if (this.mms[i]!.id === mmId) return i;
     return -1;
   }
 
-  pte(vma: Vma, pgoff: number): number {
-    return vma.mm.readPte(this.vpnOf(vma, pgoff));
+  pte(v: View, page: number): number {
+    return v.mm.readPte(this.vpnOf(v, page));
   }
 
-  /** Bit p set when pgoff p in [first, first + nr) has a dirty PTE in a tracked VMA. */
+  /** Bit p set when BO page p in [first, first + nr) has a dirty PTE in a tracked view. */
   dirtyMask(first: number, nr: number): number {
     let mask = 0;
-    for (let i = 0; i < this.vmas.length; i++) {
-      if (!this.tracked[i]) continue;
-      for (let p = first; p < first + nr; p++) if (this.pte(this.vmas[i]!, p) & PTE_DIRTY) mask |= 1 << p;
+    for (const v of this.views) {
+      if (!v.tracked) continue;
+      const lo = Math.max(first, v.first);
+      const hi = Math.min(first + nr, v.first + v.pages);
+      for (let p = lo; p < hi; p++) if (this.pte(v, p) & PTE_DIRTY) mask |= 1 << p;
     }
     return mask;
   }
 
-  /** Perform a write op on its CPU (may throw AccessBlockedError). */
+  /** Perform a CPU access (may throw AccessBlockedError). */
   write(op: Extract<Op, { kind: 'write' }>): void {
-    this.machine.cpus[op.cpu]!.write8(this.shared.mm, this.shared.addressOf(op.pgoff) + op.offset, op.value);
-    this.oracle[op.pgoff * PAGE_SIZE + op.offset] = op.value;
+    const v = this.views[op.view]!;
+    this.machine.cpus[op.cpu]!.write8(v.mm, this.vpnOf(v, op.page) * PAGE_SIZE + op.offset, op.value);
+    this.oracle[op.page * PAGE_SIZE + op.offset] = op.value;
   }
 
-  /** DMA: copy the pages in `mask` from memory into the device copy. */
+  read(op: Extract<Op, { kind: 'read' }>): void {
+    const v = this.views[op.view]!;
+    this.machine.cpus[op.cpu]!.read8(v.mm, this.vpnOf(v, op.page) * PAGE_SIZE);
+  }
+
+  /** munmap of a whole view (the driver's beforeUnmap harvests PAGETABLE bits first). */
+  munmap(view: number): void {
+    const v = this.views[view]!;
+    v.mm.munmap(v.baseVpn * PAGE_SIZE, v.pages * PAGE_SIZE);
+  }
+
+  wp(first: number, nr: number, stats?: HelperStats): void {
+    wpSharedMappingRange(this.mapping, this.boOffset + first, nr, { stats });
+  }
+
+  clean(op: Extract<Op, { kind: 'clean' }>, bitmap: Bitmap, stats?: HelperStats): void {
+    cleanRecordSharedMappingRange(this.mapping, this.boOffset + op.first, op.nr, this.boOffset, bitmap, { start: 0, end: 0 }, { order: op.order, stats });
+  }
+
+  /** DMA: copy the BO pages in `mask` from memory into the device copy. */
   copyToDevice(mask: number): void {
-    for (let p = 0; p < this.pages; p++) if (mask & (1 << p)) this.device.set(this.bo.page(p)!, p * PAGE_SIZE);
+    for (let p = 0; p < this.pages; p++) if (mask & (1 << p)) this.device.set(this.mapping.page(this.boOffset + p)!, p * PAGE_SIZE);
   }
 
-  /** flush_cache_range over every VMA of the BO (a no-op unless the caches are virtually indexed). */
+  /**
+   * Command validation of the resources in `mask` (driver): scan the BO
+   * (unless `scan` is false, §6.C10), move its bits into each resource, upload
+   * the resource's ranges. Returns the BO pages uploaded.
+   */
+  validate(mask: number, scan: boolean): number {
+    const d = this.driver!;
+    if (scan) d.tracker.scan();
+    let uploaded = 0;
+    d.resources.forEach((res, i) => {
+      if (!(mask & (1 << i))) return;
+      d.tracker.transferToResource(res);
+      for (const u of res.takeUploads()) {
+        if (u.kind !== 'range') continue;
+        d.bo.copyOut(u.offset, this.device, u.offset, u.length);
+        for (let p = Math.floor(u.offset / PAGE_SIZE); p * PAGE_SIZE < u.offset + u.length; p++) uploaded |= 1 << p;
+      }
+    });
+    return uploaded;
+  }
+
+  /** flush_cache_range over every view (a no-op unless the caches are virtually indexed). */
   flushAllCaches(): void {
-    for (const v of this.vmas) this.machine.flushCacheRange(v.mm, v.start, v.end);
+    for (const v of this.views) this.machine.flushCacheRange(v.mm, v.baseVpn * PAGE_SIZE, (v.baseVpn + v.pages) * PAGE_SIZE);
+  }
+
+  /** Copy everything an execution can change into `into` (reusing it) or a new object. */
+  save(into?: WorldState): WorldState {
+    const d = this.driver;
+    const s = into ?? {
+      machine: this.machine.saveState(), tracker: d?.tracker.saveState() ?? null, reservation: null,
+      oracle: new Uint8Array(this.oracle.length), device: new Uint8Array(this.device.length),
+    };
+    if (into !== undefined) {
+      this.machine.saveState(s.machine);
+      if (d !== null) d.tracker.saveState(s.tracker!);
+    }
+    s.reservation = d?.bo.reservation.heldBy ?? null;
+    s.oracle.set(this.oracle);
+    s.device.set(this.device);
+    return s;
+  }
+
+  restore(s: WorldState): void {
+    this.machine.restoreState(s.machine);
+    const d = this.driver;
+    if (d !== null) {
+      d.tracker.restoreState(s.tracker!);
+      d.bo.reservation.restoreHolder(s.reservation);
+    }
+    this.oracle.set(s.oracle);
+    this.device.set(s.device);
   }
 }

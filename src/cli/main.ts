@@ -34,7 +34,7 @@ Commands:
 
   --version prints the version
 
-Exit codes: 0 success, 1 a check failed, 2 bad arguments.
+Exit codes: 0 success, 1 a check failed, 2 bad arguments, 3 a check stopped at a limit (partial).
 
 ${RUN_HELP}
 

@@ -4,7 +4,7 @@ import type { Machine } from './machine.js';
 import type { Mm } from './mm.js';
 import { PFN_SHIFT, PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_YOUNG } from './pte.js';
 import { Step, type FaultKind } from './step.js';
-import { Tlb } from './tlb.js';
+import { Tlb, type TlbState } from './tlb.js';
 import { VM_READ, VM_WRITE } from './vma.js';
 
 const WRITE_DIRTY = PTE_WRITE | PTE_DIRTY;
@@ -56,6 +56,43 @@ export class Cpu {
     this.pageSize = machine.phys.pageSize;
     this.bytes = machine.phys.bytes;
     this.view = machine.phys.view;
+  }
+
+  /** Copy the TLB and the counters into `into` (reusing it) or a new object. */
+  saveState(into?: CpuState): CpuState {
+    const s = into ?? { tlb: this.tlb.saveState(), counters: new Float64Array(COUNTER_WORDS), cache: null };
+    if (into !== undefined) this.tlb.saveState(s.tlb);
+    const c = this.counters;
+    const f = c.faults;
+    const w = s.counters;
+    w[0] = c.tlbHits;
+    w[1] = c.tlbMisses;
+    w[2] = c.dirtyBitSets;
+    w[3] = c.ipis;
+    w[4] = c.tlbEntriesDropped;
+    w[5] = f.missing;
+    w[6] = f.wp;
+    w[7] = f.cow;
+    w[8] = f.dirty;
+    w[9] = f.spurious;
+    return s;
+  }
+
+  restoreState(s: CpuState): void {
+    this.tlb.restoreState(s.tlb);
+    const c = this.counters;
+    const f = c.faults;
+    const w = s.counters;
+    c.tlbHits = w[0]!;
+    c.tlbMisses = w[1]!;
+    c.dirtyBitSets = w[2]!;
+    c.ipis = w[3]!;
+    c.tlbEntriesDropped = w[4]!;
+    f.missing = w[5]!;
+    f.wp = w[6]!;
+    f.cow = w[7]!;
+    f.dirty = w[8]!;
+    f.spurious = w[9]!;
   }
 
   /** @internal Redirect data accesses to other storage (frame offsets then index into it). */
@@ -242,7 +279,7 @@ export class Cpu {
       const e = this.tlb.entry[slot]!;
       if (e & PTE_WRITE && hwDirty) {
         // Writable but clean: the CPU sets D in memory with a locked RMW that re-checks the PTE.
-        this.machine.step(Step.DirtyBitSet, this.id, mm, vpn);
+        this.machine.step(Step.DirtyBitSet, this.id, mm, vpn, e);
         const pte = mm.readPte(vpn);
         if ((pte & PRESENT_WRITE) === PRESENT_WRITE && pte >>> PFN_SHIFT === e >>> PFN_SHIFT) {
           mm.writePte(vpn, pte | PTE_DIRTY | PTE_YOUNG);
@@ -265,7 +302,7 @@ export class Cpu {
         if (pte & PTE_DIRTY) return this.fill(mm, vpn, pte);
         if (hwDirty) {
           // Page walk for a write: A and D are set in memory before the entry is cached.
-          this.machine.step(Step.DirtyBitSet, this.id, mm, vpn);
+          this.machine.step(Step.DirtyBitSet, this.id, mm, vpn, -1);
           const now = mm.readPte(vpn);
           if ((now & PRESENT_WRITE) === PRESENT_WRITE) {
             if (!(now & PTE_DIRTY)) this.counters.dirtyBitSets++;
@@ -284,7 +321,7 @@ export class Cpu {
   private fill(mm: Mm, vpn: number, pte: number): number {
     this.tlb.insert(mm.id, vpn, pte);
     mm.cpuMask[this.id] = 1;
-    this.machine.step(Step.TlbFill, this.id, mm, vpn);
+    this.machine.step(Step.TlbFill, this.id, mm, vpn, pte);
     return (pte >>> PFN_SHIFT) * this.pageSize;
   }
 
@@ -312,6 +349,26 @@ export class Cpu {
       a = vma.end;
     }
   }
+}
+
+const COUNTER_WORDS = 10;
+
+/** A copy of a CPU's TLB, counters and (VivtCpu) cache lines (saveState / restoreState). */
+export interface CpuState {
+  tlb: TlbState;
+  counters: Float64Array;
+  cache: CacheState | null;
+}
+
+/** A VivtCpu's cache lines. */
+export interface CacheState {
+  lineMm: Int32Array;
+  lineVpn: Int32Array;
+  lineDirty: Uint8Array;
+  linePhys: Float64Array;
+  storage: Uint8Array;
+  victim: number;
+  writebacks: number;
 }
 
 async function retryBlocked(access: () => void): Promise<void> {

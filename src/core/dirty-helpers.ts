@@ -19,14 +19,26 @@ import { VM_HUGETLB, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
  * helper has recorded the page by then, which is why guarantees (a) and (b)
  * hold as long as the recorded pages are consumed only after the call returns.
  *
- * Strict variant (the page_mkclean rule): per PTE, clear it, flush its TLB
- * entry on every CPU and flush the cache page, then store the new value, so no
- * stale entry or cache line survives the change. One shootdown per PTE.
+ * Strict variants (the page_mkclean rule): per PTE, under its lock, flush the
+ * cache page and the TLB entry on every CPU before storing a value that is
+ * write-protected as well as clean, so the next write faults. One shootdown per
+ * PTE. 'strict' follows the order the seed thread quotes from page_mkclean
+ * (flush_cache_page, ptep_clear_flush, wrprotect, mkclean, set_pte_at);
+ * 'strict-tlb-first' clears and flushes the TLB entry before the cache page,
+ * so no CPU can write the page into its cache between the two flushes
+ * (docs/fidelity.md shows that window on virtually indexed caches).
  */
 
+/** Per-PTE order of a helper: the kernel's deferred flush, or one of the two strict orders. */
+export type HelperOrder = 'deferred' | 'strict' | 'strict-tlb-first';
+export const HELPER_ORDERS: readonly HelperOrder[] = ['deferred', 'strict', 'strict-tlb-first'];
+const DEFERRED = 0;
+const STRICT = 1;
+const STRICT_TLB_FIRST = 2;
+
 export interface HelperOptions {
-  /** Use the page_mkclean order (per-PTE cache + TLB flush before the store). */
-  strict?: boolean;
+  /** Per-PTE order (default 'deferred', the kernel's). */
+  order?: HelperOrder;
   /** CPU the helper runs on (its flushes are local, not IPIs); default none. */
   initiator?: number;
   /** Accumulates what the walk did. */
@@ -40,7 +52,7 @@ export interface HelperStats {
   hugeSkipped: number;
   /** Huge entries that were writable or dirty (the kernel WARNs). */
   hugeWarnings: number;
-  /** TLB flushes the helper issued (per VMA, or per PTE when strict). */
+  /** TLB flushes the helper issued (per VMA, or per PTE in the strict orders). */
   tlbFlushes: number;
 }
 
@@ -55,21 +67,50 @@ export interface DirtyRange {
 }
 
 /**
+ * What a walk still holds in its locals at a step point, besides its position
+ * (step kind, mm, vpn): enough to tell two suspended walks apart exactly
+ * (Machine.walkObserver; src/check hashes it).
+ */
+export interface WalkLocals {
+  readonly total: number;
+  readonly flushStart: number;
+  readonly flushEnd: number;
+  /** VMAs whose walk has begun (preVma) so far. */
+  readonly vmaIndex: number;
+  /** The PTE value tested, and the one modify_prot_start returned, for the PTE being changed. */
+  readonly snapshot: number;
+  readonly held: number;
+  /** clean-record only: the bound being built, and the bitmap. */
+  readonly start?: number;
+  readonly end?: number;
+  readonly bitmap?: Bitmap;
+}
+
+/**
  * State shared by both walks (struct wp_walk). Classes, not object spreads,
  * so the per-PTE code sees two stable, related hidden classes.
  */
-class WpWalk {
+class WpWalk implements WalkLocals {
   total = 0;
   /** Deferred-flush window in vpns; inverted (empty) at each VMA start. */
   flushStart = 0;
   flushEnd = 0;
+  vmaIndex = 0;
+  snapshot = 0;
+  held = 0;
   range: NotifierRange | null = null;
-  readonly strict: boolean;
+  /** DEFERRED, STRICT or STRICT_TLB_FIRST. */
+  readonly order: number;
+  /** Build the new PTE from the snapshot, not from modify_prot_start's value (the B3 bug). */
+  readonly fromSnapshot: boolean;
   readonly initiator: number;
   readonly stats: HelperStats | null;
 
-  constructor(opts: HelperOptions) {
-    this.strict = opts.strict ?? false;
+  constructor(opts: HelperOptions, mapping: Mapping) {
+    const order = opts.order ?? 'deferred';
+    if (!HELPER_ORDERS.includes(order)) throw new InvalidArgumentError(`order must be one of ${HELPER_ORDERS.join(', ')}, got '${String(order)}'`);
+    this.order = order === 'deferred' ? DEFERRED : order === 'strict' ? STRICT : STRICT_TLB_FIRST;
+    this.fromSnapshot = mapping.machine.config.pteFromSnapshot;
     this.initiator = opts.initiator ?? -1;
     this.stats = opts.stats ?? null;
   }
@@ -80,8 +121,8 @@ class CleanWalk extends WpWalk {
   /** bit index = vpn + bitDelta for the current VMA. */
   bitDelta = 0;
 
-  constructor(opts: HelperOptions, readonly bitmap: Bitmap, readonly bitmapPgoff: number, public start: number, public end: number) {
-    super(opts);
+  constructor(opts: HelperOptions, mapping: Mapping, readonly bitmap: Bitmap, readonly bitmapPgoff: number, public start: number, public end: number) {
+    super(opts, mapping);
   }
 }
 
@@ -98,6 +139,7 @@ function testWalk(vma: Vma, walk: MmWalk<WpWalk>): number {
 function preVma(start: number, end: number, walk: MmWalk<WpWalk>): number {
   const w = walk.private;
   const ps = walk.mm.pageSize;
+  w.vmaIndex++;
   w.flushStart = end / ps;
   w.flushEnd = start / ps;
   w.range = walk.mm.notifyStart(start, end, 'protection-page');
@@ -143,46 +185,66 @@ function hugeEntry(leaf: number, _vpn: number, _pages: number, walk: MmWalk<WpWa
 }
 
 /**
- * Replace table[index] by itself minus `clearBits`, in the configured order,
- * offering the two step points. Returns nothing: the caller accounts.
+ * Replace table[index] (read as `snapshot` by the caller) by itself minus
+ * `clearBits`, in the walk's order, offering the step points. The strict
+ * orders also write-protect. Returns nothing: the caller accounts.
  */
-function modifyPte(table: Int32Array, index: number, vpn: number, clearBits: number, walk: MmWalk<WpWalk>): void {
+function modifyPte(table: Int32Array, index: number, vpn: number, snapshot: number, clearBits: number, walk: MmWalk<WpWalk>): void {
   const w = walk.private;
   const mm = walk.mm;
   const machine = mm.machine;
-  // ptep_modify_prot_start / ptep_get_and_clear: the new value is built from
-  // what was read-and-cleared, so a D bit set since the snapshot is kept.
-  const old = table[index]!;
-  table[index] = 0;
-  if (w.strict) {
-    // TLB first: once no CPU can write through the old translation, the cache
-    // flush captures the page's final data.
-    const va = vpn * mm.pageSize;
-    machine.flushTlbPage(mm, va, w.initiator);
-    machine.flushCachePage(mm, va);
-    if (w.stats) w.stats.tlbFlushes++;
-  } else {
+  w.snapshot = snapshot;
+  machine.step(Step.PteRead, KERNEL_ACTOR, mm, vpn);
+  let old: number;
+  let clear = clearBits;
+  if (w.order === DEFERRED) {
+    // ptep_modify_prot_start: read and clear, so the MMU cannot set A/D in
+    // the slot until the commit; the new value is built from what it returned.
+    old = table[index]!;
+    table[index] = 0;
     if (vpn < w.flushStart) w.flushStart = vpn;
     if (vpn + 1 > w.flushEnd) w.flushEnd = vpn + 1;
+  } else {
+    const va = vpn * mm.pageSize;
+    if (w.order === STRICT) {
+      machine.flushCachePage(mm, va);
+      machine.step(Step.CacheFlushed, KERNEL_ACTOR, mm, vpn);
+      // ptep_clear_flush
+      old = table[index]!;
+      table[index] = 0;
+      machine.flushTlbPage(mm, va, w.initiator);
+    } else {
+      // Once no CPU can write through the old translation, the cache flush
+      // captures the page's final data.
+      old = table[index]!;
+      table[index] = 0;
+      machine.flushTlbPage(mm, va, w.initiator);
+      machine.flushCachePage(mm, va);
+    }
+    if (w.stats) w.stats.tlbFlushes++;
+    clear |= PTE_WRITE;
   }
+  w.held = old;
   machine.step(Step.PteCleared, KERNEL_ACTOR, mm, vpn);
-  table[index] = old & ~clearBits;
+  table[index] = (w.fromSnapshot ? snapshot : old) & ~clear;
   machine.step(Step.PteCommitted, KERNEL_ACTOR, mm, vpn);
 }
 
 function wpPte(table: Int32Array, index: number, vpn: number, walk: MmWalk<WpWalk>): number {
-  if (table[index]! & PTE_WRITE) {
-    modifyPte(table, index, vpn, PTE_WRITE, walk);
+  const pte = table[index]!;
+  if (pte & PTE_WRITE) {
+    modifyPte(table, index, vpn, pte, PTE_WRITE, walk);
     walk.private.total++;
   }
   return 0;
 }
 
 function cleanRecordPte(table: Int32Array, index: number, vpn: number, walk: MmWalk<CleanWalk>): number {
-  if (table[index]! & PTE_DIRTY) {
+  const pte = table[index]!;
+  if (pte & PTE_DIRTY) {
     const w = walk.private;
     const bit = vpn + w.bitDelta;
-    modifyPte(table, index, vpn, PTE_DIRTY, walk);
+    modifyPte(table, index, vpn, pte, PTE_DIRTY, walk);
     w.total++;
     w.bitmap.set(bit);
     if (bit < w.start) w.start = bit;
@@ -210,7 +272,8 @@ function checkRange(mapping: Mapping, firstIndex: number, nr: number): void {
  */
 export function wpSharedMappingRange(mapping: Mapping, firstIndex: number, nr: number, opts: HelperOptions = {}): number {
   checkRange(mapping, firstIndex, nr);
-  const w = new WpWalk(opts);
+  const w = new WpWalk(opts, mapping);
+  mapping.machine.walkObserver?.(w);
   mapping.iMmapReaders++;
   try {
     walkPageMapping(mapping, firstIndex, nr, wpOps, w);
@@ -249,7 +312,8 @@ export function cleanRecordSharedMappingRange(
   }
   if (!Number.isInteger(range.start) || !Number.isInteger(range.end)) throw new InvalidArgumentError('range start/end must be integers');
   const empty = range.start >= range.end;
-  const w = new CleanWalk(opts, bitmap, bitmapPgoff, empty ? nr : range.start, empty ? 0 : range.end);
+  const w = new CleanWalk(opts, mapping, bitmap, bitmapPgoff, empty ? nr : range.start, empty ? 0 : range.end);
+  mapping.machine.walkObserver?.(w);
   mapping.iMmapReaders++;
   try {
     walkPageMapping(mapping, firstIndex, nr, cleanOps, w);

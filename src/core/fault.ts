@@ -5,7 +5,7 @@ import {
   mkPte, ptePfn,
   PTE_DIRTY, PTE_NONE, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_SPECIAL, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE, PTE_YOUNG,
 } from './pte.js';
-import type { FaultKind } from './step.js';
+import { type FaultKind, Step } from './step.js';
 import { userfaultWpFault } from './uffd-wp.js';
 import { VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP, VM_WRITE, type Vma } from './vma.js';
 
@@ -15,6 +15,11 @@ export const VM_FAULT_OK = 0;
 export const VM_FAULT_SIGBUS = 1;
 /** Try again later (an external lock is held): set vmf.retryUntil to what to wait for. */
 export const VM_FAULT_RETRY = 2;
+/**
+ * pfnMkwrite only: the handler finished the fault itself (or found nothing to
+ * do); core mm leaves the PTE alone and the access retries.
+ */
+export const VM_FAULT_NOPAGE = 3;
 
 /** What a fault handler is told about the fault. */
 export interface VmFault {
@@ -24,6 +29,8 @@ export interface VmFault {
   readonly pgoff: number;
   readonly write: boolean;
   readonly cpu: number;
+  /** The PTE as the fault found it (vmf->orig_pte). */
+  origPte: number;
   /** Set by a callback returning VM_FAULT_RETRY: settles when a retry can progress. */
   retryUntil: Promise<unknown> | null;
 }
@@ -31,13 +38,19 @@ export interface VmFault {
 /**
  * The vm_ops table of a mapping. `fault` installs PTEs for a missing page
  * (usually with insertPfn / faultAround); `pfnMkwrite` is called before a
- * read-only PTE of a shared writable VMA becomes writable and may refuse or
- * ask for a retry; `mprotect` may veto a protection change (returns a reason).
+ * read-only PTE of a shared writable VMA becomes writable and may refuse, ask
+ * for a retry, or finish the fault itself (finishMkwriteFault, then
+ * VM_FAULT_NOPAGE); `mprotect` may veto a protection change (returns a reason).
  */
 export interface VmOperations {
   fault(vmf: VmFault): number;
   pfnMkwrite?(vmf: VmFault): number;
   mprotect?(vma: Vma, start: number, end: number, newFlags: number): string | null;
+  /**
+   * The file's mmap handler: may refuse a new mapping of `pages` pages from
+   * `pgoff` with VMA flags `flags` (returns a reason), before anything changes.
+   */
+  mmap?(flags: number, pgoff: number, pages: number): string | null;
   /**
    * Called by munmap for [start, end) of the VMA before its PTEs are zapped.
    * Not a kernel hook: zapping special (PFN) PTEs drops their D bits, so a
@@ -106,8 +119,8 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
   const address = vpn * ps;
   // Faults take the page-table lock; a walker suspended at a step point holds it.
   if (mm.pageTable.isLocked(vpn)) throw new AccessBlockedError('ptl', cpu.id, va, write, null);
-  const vmf: VmFault = { vma, address, pgoff: vma.pgoffAt(address), write, cpu: cpu.id, retryUntil: null };
   let pte = mm.readPte(vpn);
+  const vmf: VmFault = { vma, address, pgoff: vma.pgoffAt(address), write, cpu: cpu.id, origPte: pte, retryUntil: null };
   const shared = (vma.flags & VM_SHARED) !== 0;
   // x86 pte_mkdirty also sets the soft-dirty bit; hardware D-bit updates do not.
   const softDirty = cpu.machine.config.softDirty ? PTE_SOFT_DIRTY : 0;
@@ -125,6 +138,7 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
     // Sync mode throws (the handler is told); async mode clears the bit and the fault goes on.
     pte = userfaultWpFault(cpu, vma, vpn, pte);
   }
+  vmf.origPte = pte; // what the fault goes on from (a marker or an async uffd-wp resolution changed it)
 
   let kind: FaultKind;
   if (!(pte & PTE_PRESENT)) {
@@ -145,9 +159,14 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
       copyOnWrite(cpu, vma, vpn, vmf, pte);
       kind = 'cow';
     } else {
-      if (vma.ops.pfnMkwrite) check(vma.ops.pfnMkwrite(vmf), vmf, 'mkwrite');
-      // finish_mkwrite_fault: give up if the PTE changed meanwhile (the access retries).
-      if (mm.readPte(vpn) === pte) mm.writePte(vpn, pte | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | softDirty);
+      const mkwrite = vma.ops.pfnMkwrite;
+      const r = mkwrite ? mkwrite(vmf) : VM_FAULT_OK;
+      if (r !== VM_FAULT_NOPAGE) {
+        if (!(r === VM_FAULT_RETRY && cpu.machine.config.mkwriteRetryIgnored)) check(r, vmf, 'mkwrite');
+        // The handler has released its locks; the PTE becomes writable only now.
+        if (mkwrite) cpu.machine.step(Step.MkwriteReturned, cpu.id, mm, vpn, pte);
+        finishMkwriteFault(vmf);
+      }
       kind = 'wp';
     }
   } else if (write && !(pte & PTE_DIRTY) && !cpu.machine.arch.hardwareDirty) {
@@ -173,6 +192,20 @@ export function handleFault(cpu: Cpu, mm: Mm, va: number, write: boolean): Fault
 function rearmUffdWp(mm: Mm, vpn: number): void {
   const now = mm.readPte(vpn);
   mm.pageTable.set(vpn, now & PTE_PRESENT ? (now | PTE_UFFD_WP) & ~PTE_WRITE : PTE_UFFD_MARKER);
+}
+
+/**
+ * finish_mkwrite_fault + wp_page_reuse: if the PTE is still the one the fault
+ * found, make it writable, dirty and young (and soft-dirty, as x86's
+ * pte_mkdirty does); otherwise give up (the access retries). Returns whether it did.
+ */
+export function finishMkwriteFault(vmf: VmFault): boolean {
+  const mm = vmf.vma.mm;
+  const vpn = vmf.address / mm.pageSize;
+  if (mm.readPte(vpn) !== vmf.origPte) return false;
+  const softDirty = mm.machine.config.softDirty ? PTE_SOFT_DIRTY : 0;
+  mm.writePte(vpn, vmf.origPte | PTE_WRITE | PTE_DIRTY | PTE_YOUNG | softDirty);
+  return true;
 }
 
 /** Private mapping: give the process its own copy of the page, writable and dirty. */

@@ -1,11 +1,12 @@
 import { type ArchModel, swDirty, x86 } from './arch.js';
-import { Cpu } from './cpu.js';
+import { Cpu, type CpuState } from './cpu.js';
 import { VivtCpu, vivtArch } from './vivt.js';
 import { InvalidArgumentError, requireInteger } from './errors.js';
 import { deviceFileOps, type VmOperations } from './fault.js';
-import { Mapping, type MappingKind } from './mapping.js';
-import { Mm } from './mm.js';
-import { PhysicalMemory } from './phys.js';
+import { Mapping, type MappingKind, type MappingState } from './mapping.js';
+import { Mm, type MmState } from './mm.js';
+import { PhysicalMemory, type PhysState } from './phys.js';
+import type { WalkLocals } from './dirty-helpers.js';
 import type { StepHook, StepKind, TraceSink } from './step.js';
 
 export interface MachineOptions {
@@ -44,6 +45,35 @@ export interface MachineOptions {
    * Default false, as on kernels built without it.
    */
   softDirty?: boolean;
+  /**
+   * The page walker takes each PTE table's lock while it visits it (default
+   * true). false reproduces walk_pte_range before the 2019 fix (§6.A3): a
+   * fault can install a PTE in a slot a helper holds cleared, and the helper's
+   * commit then overwrites it.
+   */
+  walkTakesPteLock?: boolean;
+  /**
+   * The helpers build the new PTE from the snapshot they tested instead of
+   * from what modify_prot_start returned (default false). true reproduces the
+   * class of bug of §6.B3: A/D bits the MMU set in between are lost.
+   */
+  pteFromSnapshot?: boolean;
+  /**
+   * A VM_FAULT_RETRY from pfn_mkwrite is not an error, so the fault finishes
+   * as if the handler had succeeded (default false). true reproduces
+   * mm/memory.c before the 2019 fix (§6.C7): the PTE becomes writable although
+   * the handler recorded nothing.
+   */
+  mkwriteRetryIgnored?: boolean;
+}
+
+/** A copy of a Machine's state (saveState / restoreState). */
+export interface MachineState {
+  phys: PhysState;
+  counters: number[];
+  cpus: CpuState[];
+  mms: MmState[];
+  mappings: MappingState[];
 }
 
 export type ArchName = 'x86' | 'sw-dirty' | 'vivt';
@@ -59,6 +89,9 @@ export interface MachineConfig {
   readonly walkStopsAtSkippedVma: boolean;
   readonly nestedFlushRule: boolean;
   readonly softDirty: boolean;
+  readonly walkTakesPteLock: boolean;
+  readonly pteFromSnapshot: boolean;
+  readonly mkwriteRetryIgnored: boolean;
 }
 
 export interface MachineCounters {
@@ -81,9 +114,13 @@ export class Machine {
   readonly phys: PhysicalMemory;
   readonly cpus: Cpu[] = [];
   readonly mms: Mm[] = [];
+  /** Mappings made with createMapping. */
+  readonly mappings: Mapping[] = [];
   readonly counters: MachineCounters = { tlbFlushes: 0, ipis: 0, hugeEntriesSkipped: 0 };
   /** Interleaving hook (see step.ts); null costs nothing. */
   stepHook: StepHook | null = null;
+  /** Told of every dirty-helper walk as it starts, with its live locals (for state hashing); null costs nothing. */
+  walkObserver: ((walk: WalkLocals) => void) | null = null;
   /** Event sink for traces; null costs nothing. */
   trace: TraceSink | null = null;
 
@@ -103,6 +140,9 @@ export class Machine {
       walkStopsAtSkippedVma: opts.walkStopsAtSkippedVma ?? false,
       nestedFlushRule: opts.nestedFlushRule ?? true,
       softDirty: opts.softDirty ?? false,
+      walkTakesPteLock: opts.walkTakesPteLock ?? true,
+      pteFromSnapshot: opts.pteFromSnapshot ?? false,
+      mkwriteRetryIgnored: opts.mkwriteRetryIgnored ?? false,
     };
     requireInteger('tlbFlushCeiling', this.config.tlbFlushCeiling, 0);
     const arch = opts.arch ?? 'x86';
@@ -137,13 +177,44 @@ export class Machine {
     const m = new Mapping(this, nrPages, opts.ops ?? deviceFileOps(), opts.name);
     if (opts.kind !== undefined) m.kind = opts.kind;
     if (opts.populate ?? true) m.populate();
+    this.mappings.push(m);
     return m;
   }
 
+  /**
+   * Copy everything the simulation changes — memory, CPUs (TLBs, caches,
+   * counters), address spaces (page tables, VMAs), the mappings' i_mmap sets —
+   * into `into` (reusing its arrays) or a new object. With restoreState, the
+   * explorer returns to a point of an execution without rebuilding the machine.
+   * Address spaces and mappings created after the save are not part of it.
+   */
+  saveState(into?: MachineState): MachineState {
+    const s = into ?? { phys: this.phys.saveState(), counters: [0, 0, 0], cpus: [], mms: [], mappings: [] };
+    if (into !== undefined) this.phys.saveState(s.phys);
+    const c = this.counters;
+    s.counters[0] = c.tlbFlushes;
+    s.counters[1] = c.ipis;
+    s.counters[2] = c.hugeEntriesSkipped;
+    this.cpus.forEach((cpu, i) => (s.cpus[i] = cpu.saveState(s.cpus[i])));
+    this.mms.forEach((mm, i) => (s.mms[i] = mm.saveState(s.mms[i])));
+    this.mappings.forEach((m, i) => (s.mappings[i] = m.saveState(s.mappings[i])));
+    return s;
+  }
+
+  restoreState(s: MachineState): void {
+    this.phys.restoreState(s.phys);
+    this.counters.tlbFlushes = s.counters[0]!;
+    this.counters.ipis = s.counters[1]!;
+    this.counters.hugeEntriesSkipped = s.counters[2]!;
+    for (let i = 0; i < this.cpus.length; i++) this.cpus[i]!.restoreState(s.cpus[i]!);
+    for (let i = 0; i < s.mms.length; i++) this.mms[i]!.restoreState(s.mms[i]!);
+    for (let i = 0; i < s.mappings.length; i++) this.mappings[i]!.restoreState(s.mappings[i]!);
+  }
+
   /** Offer an interleaving point to the hook. */
-  step(kind: StepKind, actor: number, mm: Mm, vpn: number): void {
+  step(kind: StepKind, actor: number, mm: Mm, vpn: number, detail = 0): void {
     const h = this.stepHook;
-    if (h !== null) h(kind, actor, mm, vpn);
+    if (h !== null) h(kind, actor, mm, vpn, detail);
   }
 
   /**
@@ -172,11 +243,13 @@ export class Machine {
   /** flush_cache_range: a no-op unless the arch has virtually indexed caches. */
   flushCacheRange(mm: Mm, start: number, end: number): void {
     this.arch.flushCacheRange(this, mm, start, end);
-    this.trace?.({ type: 'cache-flush', mm: mm.id, start, end });
+    this.trace?.({ type: 'cache-flush', mm: mm.id, start, end, page: false });
   }
 
+  /** flush_cache_page. */
   flushCachePage(mm: Mm, va: number): void {
     this.arch.flushCachePage(this, mm, va);
+    this.trace?.({ type: 'cache-flush', mm: mm.id, start: va, end: va + this.config.pageSize, page: true });
   }
 
   private shootdown(mm: Mm, start: number, end: number, initiator: number, flush: (cpu: Cpu) => number): void {

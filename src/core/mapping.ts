@@ -3,6 +3,8 @@ import type { VmOperations } from './fault.js';
 import type { Machine } from './machine.js';
 import type { Vma } from './vma.js';
 
+let layoutStamps = 0;
+
 /**
  * An address_space: a page-offset space (like a device file) whose pages map
  * to physical frames, plus its i_mmap set — the VMAs of any process that map
@@ -29,6 +31,8 @@ export class Mapping {
   private vmas: Vma[] = [];
   /** maxEnd[i] = max pgoffEnd over vmas[0..i]. */
   private maxEnd: number[] = [];
+  /** A stamp unique across all mappings and time, taken by every change to i_mmap: equal stamps mean equal sets. */
+  private layout = ++layoutStamps;
 
   constructor(
     readonly machine: Machine,
@@ -38,6 +42,31 @@ export class Mapping {
   ) {
     requireInteger('mapping size in pages', nrPages, 1);
     this.pfns = new Int32Array(nrPages).fill(-1);
+  }
+
+  /** Copy frames, the i_mmap set and its lock count into `into` (reusing it) or a new object. */
+  saveState(into?: MappingState): MappingState {
+    const s = into ?? { pfns: new Int32Array(this.nrPages), layout: -1, vmas: [], maxEnd: [], iMmapReaders: 0 };
+    s.pfns.set(this.pfns);
+    s.iMmapReaders = this.iMmapReaders;
+    if (s.layout === this.layout) return s;
+    s.layout = this.layout;
+    s.vmas.length = 0;
+    s.vmas.push(...this.vmas);
+    s.maxEnd.length = 0;
+    s.maxEnd.push(...this.maxEnd);
+    return s;
+  }
+
+  restoreState(s: MappingState): void {
+    this.pfns.set(s.pfns);
+    this.iMmapReaders = s.iMmapReaders;
+    if (s.layout === this.layout) return;
+    this.layout = s.layout;
+    this.vmas.length = 0;
+    this.vmas.push(...s.vmas);
+    this.maxEnd.length = 0;
+    this.maxEnd.push(...s.maxEnd);
   }
 
   /** Back pgoffs [first, first + n) with freshly allocated zeroed frames. */
@@ -137,6 +166,7 @@ export class Mapping {
   }
 
   private rebuild(): void {
+    this.layout = ++layoutStamps;
     this.maxEnd.length = this.vmas.length;
     let m = -Infinity;
     for (let i = 0; i < this.vmas.length; i++) {
@@ -150,4 +180,14 @@ export class Mapping {
       throw new InvalidArgumentError(`pgoff range [${first}, ${first + n}) is outside ${this.name} of ${this.nrPages} pages`);
     }
   }
+}
+
+/** A copy of a Mapping's state (saveState / restoreState). */
+export interface MappingState {
+  pfns: Int32Array;
+  /** The i_mmap layout stamp copied (-1: none yet). */
+  layout: number;
+  vmas: Vma[];
+  maxEnd: number[];
+  iMmapReaders: number;
 }

@@ -3,7 +3,7 @@ import type { VmOperations } from './fault.js';
 import type { Machine } from './machine.js';
 import type { Mapping } from './mapping.js';
 import type { MmuNotifier, NotifierEvent, NotifierRange } from './notifier.js';
-import { MAX_VPN, PAGES_PER_PMD, PAGES_PER_PUD, PageTable } from './pagetable.js';
+import { MAX_VPN, PAGES_PER_PMD, PAGES_PER_PUD, PageTable, type PageTableState } from './pagetable.js';
 import { PTE_DIRTY, PTE_HUGE, PTE_NONE, PTE_PRESENT, PTE_SPECIAL, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE, mkPte, ptePfn } from './pte.js';
 import { VM_MAYWRITE, VM_PFNMAP, VM_RAND_READ, VM_READ, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP, VM_WRITE, Vma } from './vma.js';
 
@@ -29,6 +29,19 @@ export interface MmapOptions {
 }
 
 let nextMmId = 0;
+let layoutStamps = 0;
+
+/** A copy of an Mm's state (saveState / restoreState). */
+export interface MmState {
+  pageTable: PageTableState;
+  cpuMask: Uint8Array;
+  tlbFlushPending: number;
+  vmas: Vma[];
+  /** The VMA layout stamp copied (-1: none yet). */
+  layout: number;
+  /** start, end, pgoff, flags per VMA. */
+  vmaFields: number[];
+}
 
 /**
  * A simulated process address space (mm_struct): its VMAs, its page table,
@@ -45,11 +58,49 @@ export class Mm {
   readonly cpuMask: Uint8Array;
   /** Operations that changed PTEs and have not flushed yet (inc/dec_tlb_flush_pending). */
   tlbFlushPending = 0;
+  /** A stamp unique across all mms and time, taken by every change to the VMAs: equal stamps mean equal VMAs. */
+  private layout = ++layoutStamps;
   private readonly notifiers: MmuNotifier[] = [];
 
   constructor(readonly machine: Machine) {
     this.pageSize = machine.config.pageSize;
     this.cpuMask = new Uint8Array(machine.cpus.length);
+  }
+
+  /** Copy page table, cpumask, flush-pending count and VMAs into `into` (reusing it) or a new object. */
+  saveState(into?: MmState): MmState {
+    const s = into ?? { pageTable: this.pageTable.saveState(), cpuMask: new Uint8Array(this.cpuMask.length), tlbFlushPending: 0, layout: -1, vmas: [], vmaFields: [] };
+    if (into !== undefined) this.pageTable.saveState(s.pageTable);
+    s.cpuMask.set(this.cpuMask);
+    s.tlbFlushPending = this.tlbFlushPending;
+    if (s.layout === this.layout) return s;
+    s.layout = this.layout;
+    s.vmas.length = 0;
+    s.vmaFields.length = 0;
+    for (const v of this.vmas) {
+      s.vmas.push(v);
+      s.vmaFields.push(v.start, v.end, v.pgoff, v.flags);
+    }
+    return s;
+  }
+
+  /** Return to a saved state (the mappings' i_mmap sets are restored by Mapping.restoreState). */
+  restoreState(s: MmState): void {
+    this.pageTable.restoreState(s.pageTable);
+    this.cpuMask.set(s.cpuMask);
+    this.tlbFlushPending = s.tlbFlushPending;
+    if (s.layout === this.layout) return;
+    this.layout = s.layout;
+    this.vmas.length = 0;
+    for (let i = 0; i < s.vmas.length; i++) {
+      const v = s.vmas[i]!;
+      const f = s.vmaFields;
+      v.start = f[4 * i]!;
+      v.end = f[4 * i + 1]!;
+      v.pgoff = f[4 * i + 2]!;
+      v.flags = f[4 * i + 3]!;
+      this.vmas.push(v);
+    }
   }
 
   /** mm_tlb_flush_nested: someone else also has a deferred flush pending. */
@@ -150,7 +201,10 @@ export class Mm {
     if (mapping.kind === 'device') flags |= VM_PFNMAP;
     // A new mapping is always soft-dirty (until clear_refs resets it).
     if (this.machine.config.softDirty) flags |= VM_SOFTDIRTY;
-    const vma = new Vma(this, mapping, start, start + len, pgoff, flags, opts.ops ?? mapping.ops);
+    const ops = opts.ops ?? mapping.ops;
+    const refused = ops.mmap?.(flags, pgoff, opts.pages);
+    if (refused) throw new InvalidArgumentError(`mmap refused by ${mapping.name}: ${refused}`);
+    const vma = new Vma(this, mapping, start, start + len, pgoff, flags, ops);
     this.insertVma(vma);
     return this.mergeVmas(start, start + len) ?? vma;
   }
@@ -174,6 +228,7 @@ export class Mm {
       if (prev.mapping.iMmapReaders > 0) continue;
       prev.flags |= next.flags & VM_SOFTDIRTY;
       prev.end = next.end;
+      this.layout = ++layoutStamps;
       this.vmas.splice(i, 1);
       next.mapping.unlinkVma(next);
       prev.mapping.relinkVma(prev);
@@ -197,6 +252,7 @@ export class Mm {
       vma.ops.beforeUnmap?.(vma, s, e);
       this.zapRange(s, e, 'unmap');
       this.carve(vma, s, e);
+      this.layout = ++layoutStamps;
     }
     this.freePgtables(va, end);
   }
@@ -255,6 +311,7 @@ export class Mm {
       if (v.end > end) this.split(v, end);
       const removesWrite = v.flags & VM_WRITE && !(add & VM_WRITE);
       v.flags = (v.flags & ~(VM_READ | VM_WRITE)) | add;
+      this.layout = ++layoutStamps;
       if (removesWrite) this.writeProtectRange(v.start, v.end);
     }
     this.mergeVmas(va, end);
@@ -352,6 +409,7 @@ export class Mm {
   }
 
   private insertVma(vma: Vma): void {
+    this.layout = ++layoutStamps;
     let i = 0;
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;
     this.vmas.splice(i, 0, vma);

@@ -1,6 +1,8 @@
 import { OutOfMemoryError, WouldDeadlockError } from './errors.js';
 import { PTE_NONE } from './pte.js';
 
+let layoutStamps = 0;
+
 /** Entries per table at every level (x86-64: PAGE_SIZE / sizeof(pte_t) with 4 KiB pages). */
 export const PTRS_PER_TABLE = 512;
 export const TABLE_SHIFT = 9;
@@ -32,11 +34,75 @@ export class PageTable {
   readonly pteTables: Int32Array[] = [];
   /** Populated entries per PTE table (index = number - 1), to free empty tables. */
   private pteCounts: number[] = [];
+  /** Per PTE table: slots at and above this are all empty (what saveState copies). */
+  private reach: number[] = [];
   private freePte: number[] = [];
   /** Page-table lock per PTE table (index = number - 1): holder id + 1, or 0. */
   private ptl: number[] = [];
+  /** Tables dropped by restoreState, reused before allocating new ones. */
+  private readonly spare: Int32Array[] = [];
+  /**
+   * A stamp, unique across all page tables and time, taken by every change to
+   * the directories (tables allocated or freed, huge leaves): equal stamps
+   * mean equal directories.
+   */
+  private layout = ++layoutStamps;
 
   constructor(private readonly maxTables = 1 << 22) {}
+
+  /** Copy the whole table state into `into` (reusing its arrays) or a new object. */
+  saveState(into?: PageTableState): PageTableState {
+    const s = into ?? { layout: -1, pud: new Int32Array(PTRS_PER_TABLE), pudLeaf: new Int32Array(PTRS_PER_TABLE), pmd: [], pmdLeaves: [], pte: [], reach: [], pteCounts: [], freePte: [], ptl: [] };
+    if (s.layout !== this.layout) {
+      s.layout = this.layout;
+      s.pud.set(this.pud);
+      s.pudLeaf.set(this.pudLeaf);
+      copyTables(this.pmdTables, s.pmd, null);
+      copyTables(this.pmdLeaves, s.pmdLeaves, null);
+      copyNumbers(this.freePte, s.freePte);
+    }
+    const n = this.pteTables.length;
+    for (let i = 0; i < n; i++) {
+      const r = this.reach[i]!;
+      let t = s.pte[i];
+      if (t === undefined) s.pte.push((t = new Int32Array(PTRS_PER_TABLE)));
+      for (let k = 0; k < r; k++) t[k] = this.pteTables[i]![k]!;
+    }
+    if (s.pte.length !== n) s.pte.length = n;
+    copyNumbers(this.reach, s.reach);
+    copyNumbers(this.pteCounts, s.pteCounts);
+    copyNumbers(this.ptl, s.ptl);
+    return s;
+  }
+
+  /**
+   * Return to a saved state; tables allocated since are kept for reuse. The
+   * directories are copied only when they differ (the layout stamps do), so
+   * the common case copies the PTE tables alone.
+   */
+  restoreState(s: PageTableState): void {
+    if (s.layout !== this.layout) {
+      this.layout = s.layout;
+      this.pud.set(s.pud);
+      this.pudLeaf.set(s.pudLeaf);
+      copyTables(s.pmd, this.pmdTables, this.spare);
+      copyTables(s.pmdLeaves, this.pmdLeaves, this.spare);
+      copyNumbers(s.freePte, this.freePte);
+    }
+    const n = s.pte.length;
+    for (let i = 0; i < n; i++) {
+      let t = this.pteTables[i];
+      if (t === undefined) this.pteTables.push((t = this.freshTable()));
+      const saved = s.pte[i]!;
+      const r = s.reach[i]!;
+      for (let k = 0; k < r; k++) t[k] = saved[k]!;
+      for (let k = r, mine = this.reach[i] ?? 0; k < mine; k++) t[k] = 0;
+    }
+    while (this.pteTables.length > n) this.spare.push(this.pteTables.pop()!);
+    copyNumbers(s.reach, this.reach);
+    copyNumbers(s.pteCounts, this.pteCounts);
+    copyNumbers(s.ptl, this.ptl);
+  }
 
   /** Number of populated PTE tables. */
   get pteTableCount(): number {
@@ -75,6 +141,7 @@ export class PageTable {
     const t = this.pteTables[n - 1]!;
     const i = vpn & TABLE_MASK;
     const old = t[i]!;
+    if (i >= this.reach[n - 1]! && pte !== PTE_NONE) this.reach[n - 1] = i + 1;
     if ((old === PTE_NONE) !== (pte === PTE_NONE)) this.pteCounts[n - 1]! += pte === PTE_NONE ? -1 : 1;
     t[i] = pte;
   }
@@ -88,6 +155,7 @@ export class PageTable {
 
   /** Install or clear a huge PMD leaf; the PMD slot must not hold a PTE table. */
   setPmdLeaf(vpn: number, leaf: number): void {
+    this.layout = ++layoutStamps;
     const pmd = this.pmdTableFor(vpn);
     const j = (vpn >>> TABLE_SHIFT) & TABLE_MASK;
     if (this.pmdTables[pmd - 1]![j] !== 0) throw new OutOfMemoryError('PMD slot already holds a PTE table');
@@ -99,6 +167,7 @@ export class PageTable {
   }
 
   setPudLeaf(vpn: number, leaf: number): void {
+    this.layout = ++layoutStamps;
     const i = vpn >>> (2 * TABLE_SHIFT);
     if (this.pud[i] !== 0) throw new OutOfMemoryError('PUD slot already holds a PMD table');
     this.pudLeaf[i] = leaf;
@@ -115,6 +184,7 @@ export class PageTable {
       if (n !== 0 && this.pteCounts[n - 1] === 0 && this.ptl[n - 1] === 0) {
         pmd[j] = 0;
         this.freePte.push(n);
+        this.layout = ++layoutStamps;
       }
     }
   }
@@ -167,12 +237,20 @@ export class PageTable {
     let p = this.pud[i]!;
     if (p === 0) {
       if (this.pudLeaf[i] !== PTE_NONE) throw new OutOfMemoryError('PUD slot holds a huge leaf');
-      this.pmdTables.push(new Int32Array(PTRS_PER_TABLE));
-      this.pmdLeaves.push(new Int32Array(PTRS_PER_TABLE));
+      this.layout = ++layoutStamps;
+      this.pmdTables.push(this.freshTable());
+      this.pmdLeaves.push(this.freshTable());
       p = this.pmdTables.length;
       this.pud[i] = p;
     }
     return p;
+  }
+
+  private freshTable(): Int32Array {
+    const t = this.spare.pop();
+    if (t === undefined) return new Int32Array(PTRS_PER_TABLE);
+    t.fill(0);
+    return t;
   }
 
   private allocPteTable(vpn: number): number {
@@ -184,12 +262,51 @@ export class PageTable {
       n = this.freePte.pop()!;
     } else {
       if (this.pteTables.length >= this.maxTables) throw new OutOfMemoryError('page-table pool exhausted');
-      this.pteTables.push(new Int32Array(PTRS_PER_TABLE));
+      this.pteTables.push(this.freshTable());
       this.pteCounts.push(0);
+      this.reach.push(0);
       this.ptl.push(0);
       n = this.pteTables.length;
     }
     this.pmdTables[pmd - 1]![j] = n;
+    this.layout = ++layoutStamps;
     return n;
   }
+}
+
+/** A copy of a PageTable's state (saveState / restoreState). */
+export interface PageTableState {
+  /** The layout stamp of the directories copied (-1: none yet). */
+  layout: number;
+  pud: Int32Array;
+  pudLeaf: Int32Array;
+  pmd: Int32Array[];
+  pmdLeaves: Int32Array[];
+  /** PTE tables, valid below reach[i] (the rest is empty). */
+  pte: Int32Array[];
+  reach: number[];
+  pteCounts: number[];
+  freePte: number[];
+  ptl: number[];
+}
+
+/** Make `to` a copy of `from`, reusing its tables; surplus tables go to `spare` when given. */
+function copyTables(from: readonly Int32Array[], to: Int32Array[], spare: Int32Array[] | null): void {
+  for (let i = 0; i < from.length; i++) {
+    let t = to[i];
+    if (t === undefined) {
+      t = spare?.pop() ?? new Int32Array(PTRS_PER_TABLE);
+      to.push(t);
+    }
+    t.set(from[i]!);
+  }
+  while (to.length > from.length) {
+    const t = to.pop()!;
+    spare?.push(t);
+  }
+}
+
+function copyNumbers(from: readonly number[], to: number[]): void {
+  if (to.length !== from.length) to.length = from.length;
+  for (let i = 0; i < from.length; i++) to[i] = from[i]!;
 }

@@ -156,6 +156,7 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
   const pteEntry = ops.pteEntry;
   const pteTable = ops.pteTable;
   const mask = ops.pteMask || -1;
+  const lock = mm.machine.config.walkTakesPteLock;
   let v = sv;
   while (v < ev) {
     const pudIdx = Math.floor(v / PAGES_PER_PUD);
@@ -201,7 +202,7 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
         const n = pmd[j]!;
         const table = pt.pteTables[n - 1]!;
         const to = Math.min(stop, next) - base;
-        pt.lockTable(n, walker);
+        if (lock) pt.lockTable(n, walker);
         try {
           for (let i = v - base; i < to; i++) {
             if ((table[i]! & mask) === 0) continue;
@@ -209,7 +210,7 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
             if (r !== 0) return r;
           }
         } finally {
-          pt.unlockTable(n);
+          if (lock) pt.unlockTable(n);
         }
       }
       v = next;

@@ -47,9 +47,37 @@ export class PhysicalMemory {
     this.used--;
   }
 
+  /** Copy frames and allocator state into `into` (reusing it) or a new object. */
+  saveState(into?: PhysState): PhysState {
+    const s = into ?? { bytes: new Uint8Array(this.bytes.length), freeStack: new Int32Array(this.nrFrames), freeTop: 0, bump: 0, used: 0 };
+    s.bytes.set(this.bytes);
+    s.freeStack.set(this.freeStack);
+    s.freeTop = this.freeTop;
+    s.bump = this.bump;
+    s.used = this.used;
+    return s;
+  }
+
+  restoreState(s: PhysState): void {
+    this.bytes.set(s.bytes);
+    this.freeStack.set(s.freeStack);
+    this.freeTop = s.freeTop;
+    this.bump = s.bump;
+    this.used = s.used;
+  }
+
   /** A view of one frame's bytes (no copy). */
   frame(pfn: number): Uint8Array {
     const off = pfn * this.pageSize;
     return this.bytes.subarray(off, off + this.pageSize);
   }
+}
+
+/** A copy of physical memory and its allocator (saveState / restoreState). */
+export interface PhysState {
+  bytes: Uint8Array;
+  freeStack: Int32Array;
+  freeTop: number;
+  bump: number;
+  used: number;
 }

@@ -24,6 +24,24 @@ export const Step = {
   BeforeVmaFlush: 4,
   /** A helper has issued the VMA's TLB flush (or decided none is needed). */
   AfterVmaFlush: 5,
+  /**
+   * A helper has read a PTE (its snapshot) and decided to change it;
+   * modify_prot_start has not run yet; the PTE lock is held. The MMU can still
+   * set A/D in the PTE here, so a new value built from the snapshot instead of
+   * from what modify_prot_start returns would lose them.
+   */
+  PteRead: 6,
+  /**
+   * Strict variant: flush_cache_page is done and the PTE is still present
+   * (ptep_clear_flush comes next); the PTE lock is held. A CPU holding a TLB
+   * entry can still write the page into its cache here.
+   */
+  CacheFlushed: 7,
+  /**
+   * page_mkwrite / pfn_mkwrite returned and released whatever it locked; the
+   * PTE is still read-only (finish_mkwrite_fault comes next). No lock is held.
+   */
+  MkwriteReturned: 8,
 } as const;
 
 export type StepKind = (typeof Step)[keyof typeof Step];
@@ -35,15 +53,18 @@ export const KERNEL_ACTOR = -1;
 
 /**
  * Called at every step point. `actor` is the CPU id, or KERNEL_ACTOR for a
- * helper; `vpn` the virtual page concerned (-1 when none).
+ * helper; `vpn` the virtual page concerned (-1 when none); `detail` the value
+ * the suspended code still holds in a local and acts on when it resumes (the
+ * PTE it filled or faulted on, the TLB entry it is about to update; 0 when
+ * none). A helper's own locals are in its WalkLocals (Machine.walkObserver).
  */
-export type StepHook = (kind: StepKind, actor: number, mm: Mm, vpn: number) => void;
+export type StepHook = (kind: StepKind, actor: number, mm: Mm, vpn: number, detail: number) => void;
 
 /** Events a trace sink receives (for counterexamples, pictures, tests of flush windows). */
 export type TraceEvent =
   | { type: 'tlb-flush'; mm: number; start: number; end: number; targets: number[]; dropped: number; initiator: number }
   | { type: 'fault'; cpu: number; mm: number; address: number; kind: FaultKind }
-  | { type: 'cache-flush'; mm: number; start: number; end: number };
+  | { type: 'cache-flush'; mm: number; start: number; end: number; page: boolean };
 
 export type FaultKind = 'missing' | 'wp' | 'cow' | 'dirty' | 'spurious';
 

@@ -17,7 +17,10 @@ export class Tlb {
   readonly tagVpn: Int32Array;
   /** Cached PTE value per slot. */
   readonly entry: Int32Array;
-  private readonly victim: Uint8Array;
+  /** Next slot to replace, per set. */
+  private readonly victim: Int32Array;
+  /** tagMm, tagVpn, entry and victim are views of this one array (one copy saves or restores them all). */
+  private readonly words: Int32Array;
   private live = 0;
 
   constructor(entries: number, ways: number) {
@@ -31,10 +34,11 @@ export class Tlb {
     this.ways = ways;
     this.sets = sets;
     this.setMask = sets - 1;
-    this.tagMm = new Int32Array(entries).fill(-1);
-    this.tagVpn = new Int32Array(entries);
-    this.entry = new Int32Array(entries);
-    this.victim = new Uint8Array(sets);
+    this.words = new Int32Array(3 * entries + sets);
+    this.tagMm = this.words.subarray(0, entries).fill(-1);
+    this.tagVpn = this.words.subarray(entries, 2 * entries);
+    this.entry = this.words.subarray(2 * entries, 3 * entries);
+    this.victim = this.words.subarray(3 * entries);
   }
 
   /** Number of valid entries. */
@@ -128,6 +132,19 @@ export class Tlb {
     return n;
   }
 
+  /** Copy the TLB's state into `into` (reusing it) or a new object. */
+  saveState(into?: TlbState): TlbState {
+    const s = into ?? { words: new Int32Array(this.words.length), live: 0 };
+    s.words.set(this.words);
+    s.live = this.live;
+    return s;
+  }
+
+  restoreState(s: TlbState): void {
+    this.words.set(s.words);
+    this.live = s.live;
+  }
+
   /** Cached PTE value for (mm, vpn), or null. For inspection and invariant checks. */
   peek(mmId: number, vpn: number): number | null {
     const s = this.lookup(mmId, vpn);
@@ -140,4 +157,10 @@ export class Tlb {
       if (this.tagMm[s] !== -1) yield { mmId: this.tagMm[s]!, vpn: this.tagVpn[s]!, pte: this.entry[s]! };
     }
   }
+}
+
+/** A copy of a Tlb's state (saveState / restoreState). */
+export interface TlbState {
+  words: Int32Array;
+  live: number;
 }

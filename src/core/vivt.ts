@@ -1,4 +1,4 @@
-import { Cpu } from './cpu.js';
+import { type CacheState, Cpu, type CpuState } from './cpu.js';
 import type { ArchModel } from './arch.js';
 import type { Machine } from './machine.js';
 import type { Mm } from './mm.js';
@@ -47,6 +47,35 @@ export class VivtCpu extends Cpu {
 
   override frameForWrite(mm: Mm, vpn: number, va: number): number {
     return this.line(mm.id, vpn, super.frameForWrite(mm, vpn, va), true);
+  }
+
+  override saveState(into?: CpuState): CpuState {
+    const s = super.saveState(into);
+    const c = s.cache ?? {
+      lineMm: new Int32Array(this.lines), lineVpn: new Int32Array(this.lines), lineDirty: new Uint8Array(this.lines),
+      linePhys: new Float64Array(this.lines), storage: new Uint8Array(this.storage.length), victim: 0, writebacks: 0,
+    };
+    c.lineMm.set(this.lineMm);
+    c.lineVpn.set(this.lineVpn);
+    c.lineDirty.set(this.lineDirty);
+    c.linePhys.set(this.linePhys);
+    c.storage.set(this.storage);
+    c.victim = this.victim;
+    c.writebacks = this.writebacks;
+    s.cache = c;
+    return s;
+  }
+
+  override restoreState(s: CpuState): void {
+    super.restoreState(s);
+    const c: CacheState = s.cache!;
+    this.lineMm.set(c.lineMm);
+    this.lineVpn.set(c.lineVpn);
+    this.lineDirty.set(c.lineDirty);
+    this.linePhys.set(c.linePhys);
+    this.storage.set(c.storage);
+    this.victim = c.victim;
+    this.writebacks = c.writebacks;
   }
 
   /** The line the next allocation replaces (round robin). */

@@ -1,6 +1,7 @@
 import { Bitmap, InvalidArgumentError, type Machine, type Mapping, OutOfMemoryError, requireInteger } from '../core/index.js';
 import { Definition } from './definition.js';
 import type { BoDirtyTracker } from './dirty-tracker.js';
+import { Reservation } from './reservation.js';
 import type { Resource } from './resource.js';
 
 /**
@@ -10,6 +11,8 @@ import type { Resource } from './resource.js';
 export class Bo {
   /** Dirty tracker while any coherent user exists (vbo->dirty). */
   tracker: BoDirtyTracker | null = null;
+  /** The BO's reservation (dma_resv): held by tracker scans, taken by the fault handlers. */
+  readonly reservation = new Reservation();
   /** Resources backed by this BO, sorted by byte offset (the BO's res_tree). */
   readonly resources: Resource[] = [];
   /**

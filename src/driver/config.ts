@@ -11,6 +11,26 @@ export interface DirtyConfig {
   changeTriggers: number;
   /** MKWRITE → PAGETABLE votes when more than this percentage of pages was written (VMW_DIRTY_PERCENTAGE). */
   switchPercentage: number;
+  /**
+   * The fault and mkwrite handlers take the BO's reservation, which scans hold
+   * (default true, as the kernel). false: they ignore it, and a write during a
+   * method switch can be lost (docs/architecture.md, the reservation).
+   */
+  handlersTakeReservation: boolean;
+  /**
+   * mkwrite makes the PTE writable itself, still holding the reservation, and
+   * returns VM_FAULT_NOPAGE (default true). false is vmwgfx's order: the bit is
+   * set under the reservation, which is released before core mm makes the PTE
+   * writable, so a scan in between transfers the bit and the page then takes
+   * writes no scan will see (docs/architecture.md, the mkwrite window).
+   */
+  mkwriteFinishesUnderReservation: boolean;
+  /**
+   * Transfer to a resource walks up to max(resource end, dirty end), as every
+   * shipped vmwgfx did (§6.C1), instead of min (default false): it clears a
+   * neighbouring resource's bits and reports ranges outside the resource.
+   */
+  transferClampsWithMax: boolean;
 }
 
 export const DEFAULT_DIRTY_CONFIG: Readonly<DirtyConfig> = {
@@ -18,4 +38,7 @@ export const DEFAULT_DIRTY_CONFIG: Readonly<DirtyConfig> = {
   mkwriteThresholdPages: 512,
   changeTriggers: 2,
   switchPercentage: 10,
+  handlersTakeReservation: true,
+  mkwriteFinishesUnderReservation: true,
+  transferClampsWithMax: false,
 };

@@ -26,6 +26,11 @@ export interface ScanResult {
  * cleans them into the bitmap. MKWRITE: PTEs are installed read-only; the
  * first write to a page faults into mkwrite, which sets the bit *before* the
  * PTE becomes writable; a scan write-protects [start, end) again.
+ *
+ * Every entry point that walks the BO's mappings (add, scan, preUnmap, unmap)
+ * holds the BO's reservation throughout, and the fault handlers take it
+ * (vm-ops.ts): a method switch changes what a fault must do with a page, so
+ * no fault may run half-way through one.
  */
 export class BoDirtyTracker {
   readonly bitmap: Bitmap;
@@ -57,12 +62,37 @@ export class BoDirtyTracker {
       return bo.tracker;
     }
     const t = new BoDirtyTracker(bo, config);
-    if (t.method === 'mkwrite') {
-      wpSharedMappingRange(bo.mapping, bo.offset, bo.pages);
-      t.cleanRecord(0, bo.pages, t);
-    }
-    bo.tracker = t;
+    bo.reservation.hold('dirty-add', () => {
+      bo.tracker = t;
+      if (t.method === 'mkwrite') {
+        wpSharedMappingRange(bo.mapping, bo.offset, bo.pages);
+        t.cleanRecord(0, bo.pages, t);
+      }
+    });
     return t;
+  }
+
+  /** Copy the tracker's state into `into` (reusing it) or a new object. */
+  saveState(into?: TrackerState): TrackerState {
+    const s = into ?? { words: new Uint32Array(this.bitmap.words.length), start: 0, end: 0, method: 'pagetable', changeCount: 0, refCount: 0, switches: 0 };
+    s.words.set(this.bitmap.words);
+    s.start = this.start;
+    s.end = this.end;
+    s.method = this.method;
+    s.changeCount = this.changeCount;
+    s.refCount = this.refCount;
+    s.switches = this.switches;
+    return s;
+  }
+
+  restoreState(s: TrackerState): void {
+    this.bitmap.words.set(s.words);
+    this.start = s.start;
+    this.end = s.end;
+    this.method = s.method;
+    this.changeCount = s.changeCount;
+    this.refCount = s.refCount;
+    this.switches = s.switches;
   }
 
   /** vmw_bo_dirty_release: drop a reference; the tracker goes away at zero. */
@@ -76,7 +106,7 @@ export class BoDirtyTracker {
 
   /** vmw_bo_dirty_scan: harvest dirty pages into the bitmap and vote on the method. */
   scan(): ScanResult {
-    return this.method === 'pagetable' ? this.scanPagetable() : this.scanMkwrite();
+    return this.bo.reservation.hold('scan', () => (this.method === 'pagetable' ? this.scanPagetable() : this.scanMkwrite()));
   }
 
   private scanPagetable(): ScanResult {
@@ -138,27 +168,34 @@ export class BoDirtyTracker {
    * harvests [from, to) first; MKWRITE already has them in the bitmap.
    */
   preUnmap(from: number, to: number): void {
+    this.bo.reservation.hold('pre-unmap', () => this.harvest(from, to));
+  }
+
+  /** vmw_bo_dirty_unmap: harvest, then zap every CPU mapping of BO pages [from, to). */
+  unmap(from: number, to: number): void {
+    this.bo.reservation.hold('unmap', () => {
+      this.harvest(from, to);
+      zapBoPages(this.bo, from, to);
+    });
+  }
+
+  private harvest(from: number, to: number): void {
     if (this.method !== 'pagetable' || from >= to) return;
     wpSharedMappingRange(this.bo.mapping, this.bo.offset + from, to - from);
     this.cleanRecord(from, to - from, this);
   }
 
-  /** vmw_bo_dirty_unmap: harvest, then zap every CPU mapping of BO pages [from, to). */
-  unmap(from: number, to: number): void {
-    this.preUnmap(from, to);
-    zapBoPages(this.bo, from, to);
-  }
-
   /**
    * vmw_bo_dirty_transfer_to_res: move the set bits of the resource's page span
    * into the resource, clearing them. The limit is min(resource end, dirty end):
-   * the shipped max() (§6.C1) walks past the resource and steals a neighbour's bits.
+   * the shipped max() (§6.C1, config.transferClampsWithMax) walks past the
+   * resource and steals a neighbour's bits.
    */
   transferToResource(res: Resource): number {
     const [rs, re] = res.pageSpan();
     if (rs >= this.end || re <= this.start) return 0;
     let cur = Math.max(rs, this.start);
-    const lim = Math.min(re, this.end);
+    const lim = this.config.transferClampsWithMax ? Math.max(re, this.end) : Math.min(re, this.end);
     let moved = 0;
     while (cur < lim) {
       const s = this.bitmap.findNextSet(cur, lim);
@@ -192,6 +229,17 @@ export class BoDirtyTracker {
   private cleanRecord(from: number, nr: number, range: DirtyRange): number {
     return cleanRecordSharedMappingRange(this.bo.mapping, this.bo.offset + from, nr, this.bo.offset, this.bitmap, range);
   }
+}
+
+/** A copy of a tracker's state (saveState / restoreState). */
+export interface TrackerState {
+  words: Uint32Array;
+  start: number;
+  end: number;
+  method: DirtyMethod;
+  changeCount: number;
+  refCount: number;
+  switches: number;
 }
 
 /** Zap the PTEs of BO pages [from, to) in every process that maps them. */

@@ -5,6 +5,7 @@ export * from './dirty-tracker.js';
 export * from './dma-encoder.js';
 export * from './driver.js';
 export * from './errors.js';
+export * from './reservation.js';
 export * from './resource.js';
 export * from './surface.js';
 export * from './vm-ops.js';

@@ -1,5 +1,5 @@
 import type { Limits } from '../../protocol/index.js';
-import type { DirtyConfig } from '../driver/config.js';
+import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from '../driver/config.js';
 import { Prng } from './prng.js';
 
 /**
@@ -87,6 +87,7 @@ export function worldFor(seed: number): World {
     },
     processes,
     dirty: {
+      ...DEFAULT_DIRTY_CONFIG,
       prefault: rng.pick([1, 4, 16]),
       mkwriteThresholdPages: rng.pick([4, 16, 64, 512]),
       changeTriggers: rng.int(0, 3),

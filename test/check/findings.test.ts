@@ -46,10 +46,15 @@ test('x86 + clean-record, consumer reading recorded pages before the TLB flush: 
   assert.match(r.violation!.message, /device copy has 0x03 but cpu1 last wrote 0x04/);
 });
 
-test('vivt + deferred-flush clean-record: a lost write is found; vivt + strict: holds', () => {
+test('vivt + deferred-flush clean-record: a lost write is found; vivt + strict with the TLB flushed first: holds', () => {
   assertFails({ arch: 'vivt', helper: 'clean-record' }, 'lost-write', 1);
-  assertHolds(check({ arch: 'vivt', helper: 'strict' }));
-  assertHolds(check({ arch: 'vivt', helper: 'strict', consumer: 'before-flush' }));
+  assertHolds(check({ arch: 'vivt', helper: 'strict-tlb-first' }));
+  assertHolds(check({ arch: 'vivt', helper: 'strict-tlb-first', consumer: 'before-flush' }));
+});
+
+test('vivt + strict in the seed thread\'s order: a write between flush_cache_page and ptep_clear_flush stays in a cache line and is lost', () => {
+  const r = assertFails({ arch: 'vivt', helper: 'strict' }, 'lost-write', 1);
+  assert.match(r.schedule!, /^0,-2,0,1,-2,k0,-5,1,/, 'cpu1 writes at the CacheFlushed step of pgoff 1');
 });
 
 test('nested wp walks without the nested-flush rule: a stale writable TLB entry is found; with the rule: holds', () => {
@@ -74,7 +79,8 @@ test('sw-dirty + clean-record holds, with the first write to each clean page tak
   assert.ok(hw.stats.dirtyBitSets > 0);
 });
 
-test('strict and wp-clean hold on x86 too', () => {
+test('both strict orders and wp-clean hold on x86 too', () => {
   assertHolds(check({ helper: 'strict' }));
+  assertHolds(check({ helper: 'strict-tlb-first' }));
   assertHolds(check({ helper: 'wp-clean' }));
 });

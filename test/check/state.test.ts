@@ -3,7 +3,7 @@
 // the state a future can depend on must.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PTE_WRITE } from '../../src/index.js';
+import { Bitmap, PTE_WRITE } from '../../src/index.js';
 import { StateHasher, World, WorldView, buildScenario } from '../../src/check/index.js';
 
 function key(view: WorldView): number {
@@ -14,10 +14,10 @@ function key(view: WorldView): number {
 }
 
 test('two fresh worlds hash alike although their mm ids differ', () => {
-  for (const options of [{}, { arch: 'vivt' as const }, { privateVma: true }]) {
+  for (const options of [{}, { arch: 'vivt' as const }, { privateVma: true }, { driver: 'mkwrite' as const, offsets: true }]) {
     const a = new World(buildScenario(options));
     const b = new World(buildScenario(options));
-    assert.notEqual(a.shared.mm.id, b.shared.mm.id);
+    assert.notEqual(a.views[0]!.mm.id, b.views[0]!.mm.id);
     assert.equal(key(new WorldView(a)), key(new WorldView(b)), JSON.stringify(options));
   }
 });
@@ -25,6 +25,8 @@ test('two fresh worlds hash alike although their mm ids differ', () => {
 test('PTEs, TLB entries, cache lines, memory, oracle and device copy each change the hash', () => {
   for (const arch of ['x86', 'vivt'] as const) {
     const w = new World(buildScenario({ arch }));
+    const shared = w.views[0]!;
+    const start = shared.baseVpn * 64;
     const view = new WorldView(w);
     const seen = new Set([key(view)]);
     const changed = (what: string): void => {
@@ -33,9 +35,9 @@ test('PTEs, TLB entries, cache lines, memory, oracle and device copy each change
       seen.add(k);
     };
     const cpu = w.machine.cpus[0]!;
-    cpu.read8(w.shared.mm, w.shared.start);
+    cpu.read8(shared.mm, start);
     changed('a read fault (PTEs + TLB fill)');
-    w.write({ kind: 'write', cpu: 0, pgoff: 0, offset: 0, value: 9 });
+    w.write({ kind: 'write', cpu: 0, view: 0, page: 0, offset: 0, value: 9 });
     changed('a write (D bit, TLB entry, data or cache line, oracle)');
     w.copyToDevice(1);
     if (arch === 'vivt') {
@@ -44,10 +46,52 @@ test('PTEs, TLB entries, cache lines, memory, oracle and device copy each change
       w.copyToDevice(1);
     }
     changed('a device copy');
-    const vpn = w.vpnOf(w.shared, 0);
-    w.shared.mm.writePte(vpn, w.shared.mm.readPte(vpn) & ~PTE_WRITE);
+    const vpn = w.vpnOf(shared, 0);
+    shared.mm.writePte(vpn, shared.mm.readPte(vpn) & ~PTE_WRITE);
     changed('a PTE write-protect');
-    w.machine.flushTlbPage(w.shared.mm, w.shared.start);
+    w.machine.flushTlbPage(shared.mm, start);
     changed('a TLB flush');
+  }
+});
+
+test('the tracker\'s bitmap, bounds, method and vote, and the reservation each change the hash', () => {
+  const w = new World(buildScenario({ driver: 'pagetable' }));
+  const view = new WorldView(w);
+  const t = w.driver!.tracker;
+  const seen = new Set([key(view)]);
+  const changed = (what: string): void => {
+    const k = key(view);
+    assert.ok(!seen.has(k), `${what} changed nothing`);
+    seen.add(k);
+  };
+  t.markDirty(1, 2);
+  changed('a bit and the bounds');
+  t.changeCount++;
+  changed('the vote');
+  t.method = 'mkwrite';
+  changed('the method');
+  w.driver!.bo.reservation.reserve('test');
+  changed('the reservation');
+});
+
+test('save and restore return a world to a state that hashes and behaves the same', () => {
+  for (const options of [{}, { arch: 'vivt' as const }, { driver: 'pagetable' as const, munmap: true }]) {
+    const w = new World(buildScenario(options));
+    const view = new WorldView(w);
+    const before = key(view);
+    const saved = w.save();
+    const run = () => {
+      w.write({ kind: 'write', cpu: 0, view: 0, page: 0, offset: 0, value: 7 });
+      w.write({ kind: 'write', cpu: 1, view: 0, page: 1, offset: 1, value: 8 });
+      if (w.driver !== null) w.validate(1, true);
+      else w.clean({ kind: 'clean', first: 0, nr: 2, order: 'deferred' }, new Bitmap(2));
+      w.munmap(0);
+      return key(view);
+    };
+    const after = run();
+    assert.notEqual(after, before);
+    w.restore(saved);
+    assert.equal(key(view), before, JSON.stringify(options));
+    assert.equal(run(), after, 'the same ops from the restored state reach the same state');
   }
 });

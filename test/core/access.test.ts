@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Machine, PTE_DIRTY, PTE_WRITE, PTE_YOUNG, Step } from '../../src/index.js';
+import { Machine, PTE_DIRTY, PTE_WRITE, PTE_YOUNG, SegvError, Step } from '../../src/index.js';
 import { propertySeed, pteAt } from './fixtures.js';
 
 const PS = 4096;
@@ -84,6 +84,33 @@ test('typed accessors are little endian and work across a page boundary', () => 
   cpu.write64(mm, vma.start + 2 * PS - 4, 0x0123456789abcdefn);
   assert.equal(other.read64(mm, vma.start + 2 * PS - 4), 0x0123456789abcdefn);
   assert.equal(other.read32(mm, vma.start + 2 * PS - 4), 0x89abcdef);
+});
+
+test('typed accessors inside a page are little endian, byte by byte', () => {
+  const { mm, vma, cpu, other } = one();
+  const at = vma.start + 100;
+  const bytes = (n: number) => Array.from({ length: n }, (_, i) => other.read8(mm, at + i));
+  cpu.write16(mm, at, 0x1234);
+  assert.deepEqual(bytes(2), [0x34, 0x12]);
+  assert.equal(other.read16(mm, at), 0x1234);
+  cpu.write32(mm, at, 0x01020304);
+  assert.deepEqual(bytes(4), [4, 3, 2, 1]);
+  cpu.write64(mm, at, 0x0102030405060708n);
+  assert.deepEqual(bytes(8), [8, 7, 6, 5, 4, 3, 2, 1]);
+  assert.equal(other.read64(mm, at), 0x0102030405060708n);
+  cpu.writeF64(mm, at, 1);
+  assert.deepEqual(bytes(8), [0, 0, 0, 0, 0, 0, 0xf0, 0x3f]);
+  assert.equal(other.readF64(mm, at), 1);
+  // The last bytes of a page still take the one-page path.
+  cpu.write16(mm, vma.start + PS - 2, 0xabcd);
+  assert.deepEqual([other.read8(mm, vma.start + PS - 2), other.read8(mm, vma.start + PS - 1), other.read8(mm, vma.start + PS)], [0xcd, 0xab, 0]);
+});
+
+test('a read running past the end of its VMA is a SIGSEGV before anything is read', () => {
+  const { mm, vma, cpu } = one();
+  const misses = cpu.counters.tlbMisses;
+  assert.throws(() => cpu.read(mm, vma.end - 10, 20), SegvError);
+  assert.equal(cpu.counters.tlbMisses, misses, 'no page of the range was touched');
 });
 
 test('TLB replacement is deterministic and bounded, and counters count hits and misses', () => {

@@ -27,7 +27,7 @@ const scenario = fc
   .record({
     cpus: fc.integer({ min: 2, max: 4 }),
     boPages: fc.integer({ min: 2, max: 10 }),
-    strict: fc.boolean(),
+    order: fc.constantFrom('deferred' as const, 'strict' as const, 'strict-tlb-first' as const),
     tlbWays: fc.constantFrom(1, 2, 4),
   })
   .chain((s) =>
@@ -81,7 +81,7 @@ function runScenario({ s, vmas: specs, ops, decisions }: Scenario, arch: 'x86' |
         const nr = Math.min(op.nr, s.boPages - op.first);
         const dirtyAtStart = dirtyPgoffs(bo, op.first, nr);
         const bitmap = new Bitmap(s.boPages);
-        cleanRecordSharedMappingRange(bo, op.first, nr, 0, bitmap, { start: 0, end: 0 }, { strict: s.strict });
+        cleanRecordSharedMappingRange(bo, op.first, nr, 0, bitmap, { start: 0, end: 0 }, { order: s.order });
         queues[actor]!.shift();
         for (const p of dirtyAtStart) if (!bitmap.test(p)) failures.push(`(a) pgoff ${p} was dirty at start but not recorded`);
         const dirtyNow = dirtyPgoffs(bo, op.first, nr);

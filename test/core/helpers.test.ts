@@ -147,7 +147,7 @@ test('totals, flush windows and IPI counts equal hand-computed values', () => {
   c2.write8(a, va.start + 7 * PS, 1);
   const s2 = newHelperStats();
   const ipis = machine.counters.ipis;
-  assert.equal(cleanRecordSharedMappingRange(bo, 0, 8, 0, new Bitmap(8), { start: 0, end: 0 }, { strict: true, stats: s2 }), 2);
+  assert.equal(cleanRecordSharedMappingRange(bo, 0, 8, 0, new Bitmap(8), { start: 0, end: 0 }, { order: 'strict', stats: s2 }), 2);
   assert.equal(s2.tlbFlushes, 2);
   assert.equal(machine.counters.ipis - ipis, 4);
 });

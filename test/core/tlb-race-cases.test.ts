@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   AccessBlockedError, Bitmap, Machine, PTE_DIRTY, PTE_WRITE, Step, type StepKind,
-  cleanRecordSharedMappingRange,
+  type HelperOptions, cleanRecordSharedMappingRange, wpSharedMappingRange,
 } from '../../src/index.js';
 import { pteAt } from './fixtures.js';
 
@@ -15,7 +15,7 @@ function setup() {
   const vma = mm.mmap(bo, { pages: 4 });
   const [writer, other] = machine.cpus as [typeof machine.cpus[0], typeof machine.cpus[0]];
   const va = (p: number) => vma.start + p * machine.pageSize;
-  const clean = (opts: { strict?: boolean } = {}) => {
+  const clean = (opts: HelperOptions = {}) => {
     const bitmap = new Bitmap(4);
     const range = { start: 0, end: 0 };
     const n = cleanRecordSharedMappingRange(bo, 0, 4, 0, bitmap, range, opts);
@@ -107,11 +107,39 @@ test('case 4 under the strict variant: the stale entry is gone before the store,
       blocked = e;
     }
   }, 0);
-  const first = clean({ strict: true });
+  const first = clean({ order: 'strict' });
   assert.ok(ran());
   assert.ok(blocked instanceof AccessBlockedError && blocked.reason === 'ptl', 'faulted on the cleared PTE and waits for the PTE lock');
   assert.deepEqual(first.bits, [0]);
   writer.write32(mm, va(0), 2); // the retry after the lock is dropped
   assert.ok(pteAt(vma, 0) & PTE_DIRTY);
   assert.deepEqual(clean().bits, [0]);
+});
+
+test('between the snapshot and modify_prot_start the MMU can still set D: the new PTE is built from what modify_prot_start returned (§6.B3 class)', () => {
+  for (const pteFromSnapshot of [false, true]) {
+    const machine = new Machine({ cpus: 2, pteFromSnapshot });
+    const bo = machine.createMapping(4, { name: 'bo' });
+    const mm = machine.createMm();
+    const vma = mm.mmap(bo, { pages: 4 });
+    const writer = machine.cpus[0]!;
+    assert.equal(writer.read32(mm, vma.start), 0); // a writable clean TLB entry: a write sets D without faulting
+    let raced = false;
+    machine.stepHook = (kind, actor) => {
+      if (actor !== -1 || kind !== Step.PteRead || raced) return;
+      raced = true;
+      writer.write32(mm, vma.start, 5);
+    };
+    assert.equal(wpSharedMappingRange(bo, 0, 1), 1);
+    machine.stepHook = null;
+    assert.ok(raced);
+    const bitmap = new Bitmap(4);
+    cleanRecordSharedMappingRange(bo, 0, 4, 0, bitmap, { start: 0, end: 0 });
+    if (pteFromSnapshot) {
+      assert.equal(pteAt(vma, 0) & PTE_DIRTY, 0, 'built from the clean snapshot: the D bit set in between is gone');
+      assert.deepEqual(bitmap.toArray(), [], 'so the write is never recorded');
+    } else {
+      assert.deepEqual(bitmap.toArray(), [0], 'the D bit set between the snapshot and modify_prot_start is kept and recorded');
+    }
+  }
 });

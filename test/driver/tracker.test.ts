@@ -98,3 +98,58 @@ test('the tracker goes away exactly when the last reference is dropped (§6.C6)'
   tracker.release();
   assert.equal(bo.tracker, null);
 });
+
+test('a tracker added to a large BO that is already mapped and written starts in MKWRITE with those pages recorded', () => {
+  const { machine, space, config, mm } = offlineSpace();
+  const bo = space.create(512 * PS);
+  const vma = mm.mmap(space.mapping, { pgoff: bo.offset, pages: 512 });
+  const cpu = machine.cpus[0]!;
+  cpu.write8(mm, vma.start + 3 * PS, 1);
+  cpu.write8(mm, vma.start + 9 * PS, 1);
+  const tracker = BoDirtyTracker.add(bo, config);
+  assert.equal(tracker.method, 'mkwrite');
+  assert.deepEqual(tracker.bitmap.toArray(), [3, 9], 'pages dirtied before the write-protect are picked up');
+  assert.equal(mm.readPte(vma.start / PS + 3) & PTE_WRITE, 0, 'and write-protected');
+});
+
+test('MKWRITE → PAGETABLE keeps exactly the contiguous over-approximation [start, end) as the record', () => {
+  const { machine, space, config, mm } = offlineSpace({}, { mkwriteThresholdPages: 1, changeTriggers: 0 });
+  const bo = space.create(16 * PS);
+  const vma = mm.mmap(space.mapping, { pgoff: bo.offset, pages: 16 });
+  const tracker = BoDirtyTracker.add(bo, config);
+  for (const p of [2, 5, 6]) machine.cpus[0]!.write8(mm, vma.start + p * PS, 1);
+  const r = tracker.scan();
+  assert.equal(r.switchedTo, 'pagetable');
+  assert.deepEqual(tracker.bitmap.toArray(), [2, 3, 4, 5, 6]);
+  assert.deepEqual([tracker.start, tracker.end], [2, 7]);
+});
+
+test('markDirty widens bits and bounds; clearResource clears only the resource\'s pages and shrinks the bounds', () => {
+  const { tracker } = tracked(16);
+  tracker.markDirty(4, 4);
+  assert.ok(tracker.empty, 'an empty range marks nothing');
+  tracker.markDirty(2, 5);
+  tracker.markDirty(9, 12);
+  assert.deepEqual(tracker.bitmap.toArray(), [2, 3, 4, 9, 10, 11]);
+  assert.deepEqual([tracker.start, tracker.end], [2, 12]);
+  const res = (from: number, to: number) => ({ pageSpan: (): [number, number] => [from, to] }) as unknown as Parameters<typeof tracker.clearResource>[0];
+  tracker.clearResource(res(12, 16));
+  assert.deepEqual(tracker.bitmap.toArray(), [2, 3, 4, 9, 10, 11], 'a resource past the bounds clears nothing');
+  tracker.clearResource(res(0, 4));
+  assert.deepEqual(tracker.bitmap.toArray(), [4, 9, 10, 11]);
+  assert.deepEqual([tracker.start, tracker.end], [4, 12], 'the start moves past the cleared resource');
+  tracker.clearResource(res(8, 16));
+  assert.deepEqual(tracker.bitmap.toArray(), [4]);
+  assert.deepEqual([tracker.start, tracker.end], [4, 8], 'the end moves down to the cleared resource\'s start');
+});
+
+test('unmapping a sub-range zaps only those pages: the D bits of the others survive for the next scan', () => {
+  const { tracker, write, pte } = tracked(8);
+  for (const p of [1, 3, 6]) write(p);
+  tracker.unmap(2, 5);
+  assert.deepEqual(tracker.bitmap.toArray(), [3], 'the unmapped range was harvested first');
+  assert.ok(pte(1) & PTE_DIRTY && pte(6) & PTE_DIRTY, 'pages outside the range keep their PTEs and D bits');
+  assert.equal(pte(3), 0);
+  tracker.scan();
+  assert.deepEqual(tracker.bitmap.toArray(), [1, 3, 6]);
+});
