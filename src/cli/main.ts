@@ -50,8 +50,13 @@ ${DEMO_HELP}
 
 ${DIFFTEST_HELP}`;
 
+/** Options of the program itself; any other leading option belongs to the default command, run. */
+const OWN_OPTIONS = new Set(['--help', '-h', '--version', '-V']);
+
 async function main(argv: string[]): Promise<number> {
-  const [command = 'run', ...rest] = argv;
+  // `vgpu-dirty --json` (and `npm start -- --frames 60`) run the main job with those options.
+  const args = argv.length > 0 && argv[0]!.startsWith('-') && !OWN_OPTIONS.has(argv[0]!) ? ['run', ...argv] : argv;
+  const [command = 'run', ...rest] = args;
   const out = (line: string): void => void process.stdout.write(line + '\n');
   switch (command) {
     case 'run':

@@ -77,6 +77,15 @@ test('an unreachable device or a wrong token ends the run with exit 1 and one li
   }
 });
 
+test('run is the default command also when the first argument is one of its options', () => {
+  const r = spawnSync(process.execPath, [CLI, '--frames', '20', '--json'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { frames: number; coherent: boolean };
+  assert.deepEqual([j.frames, j.coherent], [20, true]);
+  const v = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', timeout: 10_000 });
+  assert.match(v.stdout.trim(), /^\d+\.\d+\.\d+$/);
+});
+
 test('bad arguments exit 2 with a clear message', () => {
   for (const args of [['run', '--frames', '-1'], ['run', '--strategy', 'magic'], ['run', '--device', 'http://x'], ['run', '--frames', '1', '--seconds', '1'], ['run', '--device', 'ws://127.0.0.1:1', '--control'], ['bogus']]) {
     const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 });
