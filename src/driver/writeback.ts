@@ -313,7 +313,7 @@ export class WritebackEngine {
 }
 
 /** Passes of one round that may land readbacks and send what they held back. */
-const MAX_PASSES = 3;
+const MAX_PASSES = 8;
 
 /** The round's DMA frames by seq, and the device's refusals of them. */
 interface FrameOutcomes {
