@@ -1,4 +1,4 @@
-// `npm run mutate [-- --only FILE] [--limit N] [--jobs N] [--json PATH] [--list]`:
+// `npm run mutate [-- --only FILE] [--limit N] [--jobs N] [--json PATH] [--survivors PATH] [--list]`:
 // mutation testing of the dirty-tracking code. Each mutant is one small
 // change to the compiled JavaScript of a target file (a comparison flipped,
 // && for ||, min for max, ++ for --, true for false, a call statement
@@ -190,7 +190,9 @@ async function judge(distDir, tests) {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, limit: { type: 'string' }, jobs: { type: 'string' }, json: { type: 'string' }, list: { type: 'boolean' }, child: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { only: { type: 'string' }, limit: { type: 'string' }, jobs: { type: 'string' }, json: { type: 'string' }, list: { type: 'boolean' }, survivors: { type: 'string' }, child: { type: 'string' } },
+  });
   if (values.child !== undefined) {
     const failure = await checkerStage(values.child);
     if (failure !== null) {
@@ -207,6 +209,17 @@ async function main() {
     const toLine = lineMapper(JSON.parse(readFileSync(join('dist', `${js}.map`), 'utf8')));
     return mutantsOf(f, src).map((m) => ({ ...m, js, line: toLine(src.slice(0, m.at).split('\n').length - 1) }));
   });
+  if (values.survivors !== undefined) {
+    // Only what survived an earlier run (its --json file): after adding tests, see what they kill.
+    const key = (m) => `${m.file}:${m.line}:${m.op}:${m.from}:${m.to}`;
+    const left = new Map();
+    for (const r of JSON.parse(readFileSync(values.survivors, 'utf8'))) if (!r.killed) left.set(key(r), (left.get(key(r)) ?? 0) + 1);
+    mutants = mutants.filter((m) => {
+      const n = left.get(key(m)) ?? 0;
+      if (n > 0) left.set(key(m), n - 1);
+      return n > 0;
+    });
+  }
   const limit = values.limit === undefined ? Infinity : Number(values.limit);
   if (mutants.length > limit) {
     const step = mutants.length / limit;

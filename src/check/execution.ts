@@ -69,11 +69,11 @@ export type Outcome = (typeof Outcome)[keyof typeof Outcome];
 export interface DecisionSource {
   /**
    * Pick an index into exec.enabled[0 .. exec.enabledCount). At a step point
-   * index 0 is CONTINUE. Must leave the global hash of the current state set:
-   * exec.hashGlobal(), or exec.setGlobalHash() with the values hashGlobal()
-   * gave at this same decision point of an identical earlier execution (a
-   * replayed prefix). May call exec.hashState() and exec.saveCheckpoint(),
-   * and may throw PRUNE.
+   * index 0 is CONTINUE. To judge the state, call exec.hashGlobal() then
+   * exec.hashState() (the key is in exec.hasher). May call
+   * exec.saveCheckpoint() at a top-level decision (exec.topLevel) and
+   * exec.probe(), and may throw PRUNE; while exec.probing it must throw
+   * PROBED with exec.probePruned set.
    */
   decide(exec: Execution): number;
 }
@@ -399,11 +399,6 @@ export class Execution {
   globalKey(): number {
     this.hasher.begin(this.gA, this.gB);
     return this.hasher.key();
-  }
-
-  setGlobalHash(a: number, b: number): void {
-    this.gA = a;
-    this.gB = b;
   }
 
   hashGlobal(): void {

@@ -28,9 +28,10 @@ import { SharedVisitedStates, VisitedStates } from './state.js';
 export interface ParallelOptions extends ExploreOptions {
   /**
    * Worker threads once the search is handed over (default 1: never). On the
-   * 2-vCPU machine this was measured on, a worker thread spends about 1.7×
-   * the CPU time of the main thread per interleaving, so two of them finish
-   * later than one thread does (bench scenario 9).
+   * 2-vCPU machine this was measured on, the handed-over search spends about
+   * 1.7× the CPU time per interleaving (tasks re-execute their prefixes and
+   * start without checkpoints), so two workers finish later than one thread
+   * does (bench scenario 9).
    */
   jobs?: number;
   /** Run on this thread alone for this long before handing over (default 1000 ms: a new worker needs about that to warm up). */

@@ -19,7 +19,7 @@ const PAGES = 4;
  * fed by validate().
  */
 function rig(dirty: Partial<DirtyConfig>) {
-  const { machine, space, config, mm } = offlineSpace({ cpus: 2 }, { changeTriggers: 0, ...dirty });
+  const { machine, space, config, mm } = offlineSpace({ cpus: 2, memoryBytes: 1 << 20 }, { changeTriggers: 0, ...dirty });
   const bo = space.create(PAGES * PS);
   const res = new BufferResource(bo, 0, bo.size);
   bo.attach(res);

@@ -87,6 +87,17 @@ test('transfer to one resource never takes another resource\'s bits (the max-for
   assert.equal(tracker.transferToResource(res('b', 4, 8)), 1);
   assert.deepEqual(got.b, [[6, 7]]);
   assert.ok(tracker.empty);
+  // The other order: the second resource first must not take the first one's bits either.
+  write(1);
+  write(6);
+  tracker.scan();
+  got.a = [];
+  got.b = [];
+  assert.equal(tracker.transferToResource(res('b', 4, 8)), 1);
+  assert.deepEqual(got.b, [[6, 7]]);
+  assert.deepEqual(tracker.bitmap.toArray(), [1]);
+  assert.equal(tracker.transferToResource(res('a', 0, 4)), 1);
+  assert.deepEqual(got.a, [[1, 2]]);
   void bo;
 });
 
