@@ -111,6 +111,6 @@ describe('vgpu-dirty device (CLI)', () => {
     const r = await start(['--help']).done;
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^Usage: vgpu-dirty device \[options\]/);
-    assert.match(r.stdout, /--max-total-bytes N/);
+    assert.match(r.stdout, /--max-total-bytes SIZE/);
   });
 });
