@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { COMMANDS, overview, runCli } from '../../src/cli/commands.js';
 import { type CommandSpec, UsageError, commandHelp, parseCommandLine } from '../../src/cli/options.js';
 
@@ -181,4 +181,21 @@ test('commandHelp shows defaults, ranges and choices from the table', () => {
   assert.match(text, /^ {2}-q, --quiet {11}quiet$/m);
   assert.match(text, /^ {2}-h, --help {12}show this help and exit$/m);
   assert.match(text, /^Arguments:\n {2}file {18}a file$/m);
+});
+
+test('every concrete command line in README.md and docs/ parses (the documents name no option the CLI lacks)', () => {
+  const docs = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  let checked = 0;
+  for (const file of docs) {
+    for (const [, line] of readFileSync(file, 'utf8').matchAll(/`(?:npx )?vgpu-dirty ([^`]+)`/g)) {
+      // Synopses with placeholders ([--token T], <url>, ID, …) are not command lines.
+      if (/[[\]<>…|]|(?:^| )[A-Z][A-Z_.]*(?: |$)/.test(line!)) continue;
+      const argv = line!.trim().split(/\s+/);
+      const spec = COMMANDS.find((c) => c.name === argv[0]);
+      if (spec === undefined) continue;
+      assert.doesNotThrow(() => parseCommandLine(spec, argv.slice(1)), `${file}: vgpu-dirty ${line}`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= 20, `${checked} command lines checked`);
 });
