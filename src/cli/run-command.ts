@@ -48,16 +48,16 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
   if (reportFile !== undefined) requireWritableDir(reportFile);
   const frames = (a.frames as number | undefined) ?? ((a.seconds as number | undefined) ?? 6) * 60;
   const progress = a.json ? null : new ProgressLine(io.err, { label: 'run', unit: 'frames', total: frames > 0 ? frames : undefined });
+  const log = (line: string) => (progress !== null ? progress.log(line) : io.err.write(`${line}\n`));
   const stop = new AbortController();
   let running = true;
   const onSignal = () => {
     if (stop.signal.aborted) process.exit(130);
     stop.abort();
-    if (running) (progress?.log ?? log)('stopping after this frame (again to quit at once)');
+    if (running) log('stopping after this frame (again to quit at once)');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const log = (line: string) => (progress !== null ? progress.log(line) : io.err.write(`${line}\n`));
   const dashboard = a.ui ? await startDashboard({ port: a['ui-port'] as number | undefined, log }) : null;
   try {
     if (dashboard !== null) log(`dashboard: ${dashboard.url}`);

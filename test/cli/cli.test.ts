@@ -4,7 +4,7 @@
 // main wires them to stdout, stderr and the exit code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { COMMANDS, overview, runCli } from '../../src/cli/commands.js';
 import { type CommandSpec, UsageError, commandHelp, parseCommandLine } from '../../src/cli/options.js';
@@ -198,4 +198,21 @@ test('every concrete command line in README.md and docs/ parses (the documents n
     }
   }
   assert.ok(checked >= 20, `${checked} command lines checked`);
+});
+
+test('Ctrl-C during a run with progress on stderr: one note, the final verification and the summary, exit 0', async () => {
+  const child = spawn(process.execPath, [CLI, 'run', '--frames', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGINT');
+  const code = await exited;
+  clearTimeout(killer);
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /^stopping after this frame \(again to quit at once\)$/m);
+  assert.match(stdout, /^coherency +OK$/m);
 });
