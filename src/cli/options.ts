@@ -3,7 +3,10 @@
  * prose and handler), and both the parser and the help text are made from it, so `--help`
  * cannot drift from what is parsed. Tokenising is `node:util` parseArgs; this file adds what
  * it lacks: one rule and one message for numbers, help that wins over every other error, and
- * a stray argument or unknown option reported as a usage error (exit 2).
+ * a stray argument or unknown option reported as a usage error (exit 2). A CLI framework
+ * (commander, yargs) would generate help too, but with its own layout and wording, per-option
+ * number parsers, and errors raised before help is considered; what it would save here is the
+ * help renderer below, a few dozen lines.
  *
  * To add an option: add one `OptionSpec` to the command's `options` array (in
  * `src/cli/<command>-command.ts`) and read `args['its-name']` in the handler. A `default` is
