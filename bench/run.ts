@@ -5,6 +5,7 @@
 // process (device, workers) to DIR; profile this process itself with
 // `node --cpu-prof --cpu-prof-dir DIR dist/bench/run.js ...`.
 import { parseArgs } from 'node:util';
+import { ProgressLine, stderrTerminal } from '../src/cli/progress.js';
 import { childNodeArgs, closeAllChildren } from './lib/children.js';
 import { machineInfo } from './lib/machine-info.js';
 import { type RunReport, scenariosWithoutNumbers, writeReport } from './lib/report.js';
@@ -64,7 +65,10 @@ async function main(): Promise<number> {
   const { quick, only, runs } = args;
   if (args.profile !== undefined) childNodeArgs.push('--cpu-prof', '--cpu-prof-dir', args.profile);
   const selected = SCENARIOS.filter((s) => only === undefined || only.includes(s.id));
-  const ctx: Context = { quick, runs, warmup: 1, log: (line) => process.stderr.write(`${line}\n`) };
+  // Scenarios done of those selected: a bar under the log lines on a terminal, a line every 5 s elsewhere.
+  const progress = new ProgressLine(stderrTerminal, { label: 'bench', unit: 'scenarios', total: selected.length });
+  let done = 0;
+  const ctx: Context = { quick, runs, warmup: 1, log: (line) => (progress.log(line), progress.update(done, `scenario ${selected[done]?.id ?? '-'}`)) };
   const t0 = performance.now();
   const rows: Row[] = [];
   const errors: RunReport['errors'] = [];
@@ -79,8 +83,10 @@ async function main(): Promise<number> {
     } finally {
       await closeAllChildren(); // whatever a failing scenario left running
     }
+    done++;
     ctx.log(`  (${((performance.now() - ts) / 1000).toFixed(1)} s)`);
   }
+  progress.end();
   const report: RunReport = {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,

@@ -1,4 +1,4 @@
-// Surface layout in the BO (kernel-semantics §3.10, one mip, one layer): texel (x, y, z) lives
+// Surface layout in the BO (one mip, one layer): texel (x, y, z) lives
 // at offset + z·imagePitch + y·rowPitch + x·bytesPerPixel. Boxes arrive tightly packed
 // (x fastest, then y, then z) and are copied row by row with TypedArray.set.
 import { ProtocolError, type BoxData, type DefineSurface } from '../protocol/index.js';

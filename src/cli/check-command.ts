@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type OptionSpec, type ParsedArgs, UsageError, parseArgs } from './args.js';
+import { type CommandIo, type CommandSpec, UsageError, type Values, commandHelp, execute } from './options.js';
+import { ProgressLine, lineIo } from './progress.js';
 import { ARCH_NAMES } from '../core/machine.js';
 import {
   BUGS, CONSUMER_TIMINGS, DEFAULT_SCENARIO, DRIVER_METHODS, HELPER_NAMES, INVARIANT_NAMES, type InvariantName, PLANT_NAMES, type Plants,
@@ -7,111 +8,65 @@ import {
   formatCounterexample, scenarioFlags, traceSchedule,
 } from '../check/index.js';
 
-export const CHECK_HELP = `vgpu-dirty check --arch <x86|sw-dirty|vivt> (--helper H | --driver M) [options]
-vgpu-dirty check --bug ID [--fixed] [options]
+const SCENARIO = 'scenario';
+const CORE = 'core layer only';
+const DRIVER = 'driver layer only';
+const BUG = 'bugs';
+const EXPLORE = 'exploration';
+const OUTPUT = 'output';
 
-Runs a small scenario under every interleaving of its step points with at most
---bound preemptions and checks, in each one: guarantees (a) and (b) of every
-clean-record call; after every wp call, no CPU holds a writable TLB entry for
-a read-only PTE in its range; after a final quiescent sync the device copy
-holds the last value written to every byte. Prints the counts and, when an
-invariant fails, the failing interleaving step by step with the command that
-replays it. Progress goes to stderr every second.
+export const CHECK: CommandSpec = {
+  name: 'check',
+  summary: 'explore every interleaving of a small scenario and check the dirty-tracking invariants; print a counterexample when one fails',
+  usage: ['check --arch <x86|sw-dirty|vivt> (--helper H | --driver M) [options]', 'check --bug ID [--fixed] [options]', 'check --replay PATH'],
+  description: `Runs a small scenario under every interleaving of its step points with at most --bound preemptions and checks, in each one: guarantees (a) and (b) of every clean-record call; after every wp call, no CPU holds a writable TLB entry for a read-only PTE in its range; after a final quiescent sync the device copy holds the last value written to every byte. Prints the counts and, when an invariant fails, the failing interleaving step by step with the command that replays it.
 
-Scenario: CPU c writes byte c of its pages (--writes per CPU, each page twice
-in a row). Core layer (--helper): kernel0 runs --rounds of [wp,] clean-record,
-then a consumer copies the recorded pages. Driver layer (--driver): the BO has
-the vmwgfx-style tracker and buffer resources; kernel0 runs --rounds of
-command validation (scan, transfer to the resources, upload).
-  --arch A          x86 (hardware dirty bit), sw-dirty (first write faults to set D),
-                    vivt (per-CPU virtually indexed write-back caches)
-  --helper H        clean-record (deferred TLB flush, the kernel's), strict
-                    (page_mkclean order as the seed quotes it: cache flush, clear +
-                    TLB flush, write-protected clean PTE), strict-tlb-first (TLB
-                    flush before the cache flush), wp-clean (wp then clean-record)
-  --driver M        pagetable or mkwrite: the tracker's initial method
-  --cpus N          ${SCENARIO_LIMITS.cpus.min}..${SCENARIO_LIMITS.cpus.max}, default ${DEFAULT_SCENARIO.cpus}
-  --pages N         ${SCENARIO_LIMITS.pages.min}..${SCENARIO_LIMITS.pages.max}, default ${DEFAULT_SCENARIO.pages} (vivt: at least --cpus)
-  --writes N        writes per CPU, ${SCENARIO_LIMITS.writes.min}..${SCENARIO_LIMITS.writes.max}, default ${DEFAULT_SCENARIO.writes}
-  --rounds N        rounds of kernel0, ${SCENARIO_LIMITS.rounds.min}..${SCENARIO_LIMITS.rounds.max}, default ${DEFAULT_SCENARIO.rounds}
-  --reads           each CPU reads its page before each write
-  --offsets         a second process maps the BO from page 1; odd CPUs write through it
-                    (with a driver the BO also sits at a non-zero offset)
-  --flush-ceiling N range flushes above N pages flush the whole mm (default 33)
-  --ignore LIST     invariants not to check, comma separated (${INVARIANT_NAMES.join(', ')})
- core only:
-  --consumer T      after-return (default) or before-flush: also copy recorded
-                    pages at post_vma, before the deferred TLB flush
-  --nested-wp       kernel1 write-protects pages [1, pages) concurrently
-  --nested-clean    kernel1 runs clean-record with its own bitmap and consumer concurrently
-  --no-nested-rule  machine without the mm_tlb_flush_nested full-range flush
-  --private-vma     another process maps the BO private read-only, first in i_mmap
-  --walk-stops      kernel-faithful walk_page_mapping: a skipped VMA ends the walk
- driver only:
-  --switch-after N  consecutive votes a method switch needs beyond the first,
-                    ${SCENARIO_LIMITS.switchAfter.min}..${SCENARIO_LIMITS.switchAfter.max}, default ${DEFAULT_SCENARIO.switchAfter} (the kernel's)
-  --resources N     1 (default) or 2: two buffer resources share the BO; rounds
-                    validate the first only, the final sync both
-  --munmap          the last CPU writes through its own mapping, then unmaps it
- bugs:
-  --bug ID          the scenario of a known bug with the bug planted: ${BUGS.filter((b) => b.kind === 'variants').map((b) => b.id).join(', ')}
-                    (docs/fidelity.md has the table); other options adjust it
-  --fixed           with --bug: the same scenario without the bug
-  --plant LIST      plant bugs by name, comma separated: ${PLANT_NAMES.join(', ')}
+Scenario: CPU c writes byte c of its pages (--writes per CPU, each page twice in a row). Core layer (--helper): kernel0 runs --rounds of [wp,] clean-record, then a consumer copies the recorded pages. Driver layer (--driver): the BO has the vmwgfx-style tracker and buffer resources; kernel0 runs --rounds of command validation (scan, transfer to the resources, upload).
 
-Exploration:
-  --bound N         preemptions per interleaving, 0..8, default 2 (a counterexample
-                    is re-searched at bounds 0, 1, ... so it has as few as possible)
-  --jobs N          worker threads once a search runs longer than a second (default 1:
-                    this thread only; on a 2-vCPU machine two workers were slower than one
-                    thread, docs/fidelity.md)
-  --max-seconds S   stop after S seconds; --max-interleavings N after N interleavings:
-                    the verdict is then PARTIAL (exit 3), which proves nothing
-  --no-reduce       no state caching, sleep sets or probes (to measure what they save)
-  --quiet           no progress on stderr
-  --schedule S      run only this interleaving (as printed after 'replay:') and trace it
-  --save PATH       when an invariant fails, write a replay file there
-  --replay PATH     run the interleaving of a replay file (scenario included) and trace it
-  --json            one JSON object instead of text
-
-Exit codes: 0 every invariant holds, 1 one fails, 2 bad arguments, 3 partial (a limit stopped the search).`;
-
-const SPEC: Record<string, OptionSpec> = {
-  arch: { type: 'string', choices: ARCH_NAMES },
-  helper: { type: 'string', choices: HELPER_NAMES },
-  driver: { type: 'string', choices: DRIVER_METHODS },
-  cpus: { type: 'int', ...SCENARIO_LIMITS.cpus },
-  pages: { type: 'int', ...SCENARIO_LIMITS.pages },
-  writes: { type: 'int', ...SCENARIO_LIMITS.writes },
-  rounds: { type: 'int', ...SCENARIO_LIMITS.rounds },
-  reads: { type: 'flag' },
-  offsets: { type: 'flag' },
-  'flush-ceiling': { type: 'int', min: 0, max: 64 },
-  ignore: { type: 'string' },
-  consumer: { type: 'string', choices: CONSUMER_TIMINGS },
-  'nested-wp': { type: 'flag' },
-  'nested-clean': { type: 'flag' },
-  'no-nested-rule': { type: 'flag' },
-  'private-vma': { type: 'flag' },
-  'walk-stops': { type: 'flag' },
-  'switch-after': { type: 'int', ...SCENARIO_LIMITS.switchAfter },
-  resources: { type: 'int', ...SCENARIO_LIMITS.resources },
-  munmap: { type: 'flag' },
-  bug: { type: 'string' },
-  fixed: { type: 'flag' },
-  plant: { type: 'string' },
-  bound: { type: 'int', min: 0, max: 8 },
-  jobs: { type: 'int', min: 1, max: 64 },
-  'max-seconds': { type: 'int', min: 1, max: 86_400 },
-  'max-interleavings': { type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER },
-  'no-reduce': { type: 'flag' },
-  quiet: { type: 'flag' },
-  schedule: { type: 'string' },
-  save: { type: 'string' },
-  replay: { type: 'string' },
-  json: { type: 'flag' },
-  help: { type: 'flag' },
+Progress (interleavings explored, states, rate) goes to stderr: a bar on a terminal, a line a second otherwise. --max-seconds and --max-interleavings stop the search early with a PARTIAL verdict (exit 3), which proves nothing about the part not explored.`,
+  options: [
+    { name: 'arch', type: 'string', value: 'A', choices: ARCH_NAMES, group: SCENARIO, description: 'x86 (hardware dirty bit), sw-dirty (first write faults to set D), vivt (per-CPU virtually indexed write-back caches)' },
+    { name: 'helper', type: 'string', value: 'H', choices: HELPER_NAMES, group: SCENARIO, description: "clean-record (deferred TLB flush, the kernel's), strict (page_mkclean order: cache flush, clear + TLB flush, write-protected clean PTE), strict-tlb-first (TLB flush before the cache flush), wp-clean (wp then clean-record)" },
+    { name: 'driver', type: 'string', value: 'M', choices: DRIVER_METHODS, group: SCENARIO, description: "the tracker's initial method: pagetable or mkwrite" },
+    { name: 'cpus', type: 'int', ...SCENARIO_LIMITS.cpus, defaultText: String(DEFAULT_SCENARIO.cpus), group: SCENARIO, description: 'simulated CPUs' },
+    { name: 'pages', type: 'int', ...SCENARIO_LIMITS.pages, defaultText: String(DEFAULT_SCENARIO.pages), group: SCENARIO, description: 'pages of the BO (vivt: at least --cpus)' },
+    { name: 'writes', type: 'int', ...SCENARIO_LIMITS.writes, defaultText: String(DEFAULT_SCENARIO.writes), group: SCENARIO, description: 'writes per CPU' },
+    { name: 'rounds', type: 'int', ...SCENARIO_LIMITS.rounds, defaultText: String(DEFAULT_SCENARIO.rounds), group: SCENARIO, description: 'rounds of kernel0' },
+    { name: 'reads', type: 'flag', group: SCENARIO, description: 'each CPU reads its page before each write' },
+    { name: 'offsets', type: 'flag', group: SCENARIO, description: 'a second process maps the BO from page 1; odd CPUs write through it (with a driver the BO also sits at a non-zero offset)' },
+    { name: 'flush-ceiling', type: 'int', min: 0, max: 64, defaultText: '33', group: SCENARIO, description: 'range flushes above N pages flush the whole mm' },
+    { name: 'ignore', type: 'string', value: 'LIST', group: SCENARIO, description: `invariants not to check, comma separated (${INVARIANT_NAMES.join(', ')})` },
+    { name: 'consumer', type: 'string', value: 'T', choices: CONSUMER_TIMINGS, defaultText: 'after-return', group: CORE, description: 'when the consumer copies the recorded pages: after-return, or before-flush (also at post_vma, before the deferred TLB flush)' },
+    { name: 'nested-wp', type: 'flag', group: CORE, description: 'kernel1 write-protects pages [1, pages) concurrently' },
+    { name: 'nested-clean', type: 'flag', group: CORE, description: 'kernel1 runs clean-record with its own bitmap and consumer concurrently' },
+    { name: 'no-nested-rule', type: 'flag', group: CORE, description: 'machine without the mm_tlb_flush_nested full-range flush' },
+    { name: 'private-vma', type: 'flag', group: CORE, description: 'another process maps the BO private read-only, first in i_mmap' },
+    { name: 'walk-stops', type: 'flag', group: CORE, description: 'kernel-faithful walk_page_mapping: a skipped VMA ends the walk' },
+    { name: 'switch-after', type: 'int', ...SCENARIO_LIMITS.switchAfter, defaultText: `${DEFAULT_SCENARIO.switchAfter}, the kernel's`, group: DRIVER, description: 'consecutive votes a method switch needs beyond the first' },
+    { name: 'resources', type: 'int', ...SCENARIO_LIMITS.resources, defaultText: String(DEFAULT_SCENARIO.resources), group: DRIVER, description: 'with 2, two buffer resources share the BO; rounds validate the first only, the final sync both' },
+    { name: 'munmap', type: 'flag', group: DRIVER, description: 'the last CPU writes through its own mapping, then unmaps it' },
+    { name: 'bug', type: 'string', value: 'ID', group: BUG, description: `the scenario of a known bug with the bug planted: ${BUGS.filter((b) => b.kind === 'variants').map((b) => b.id).join(', ')} (docs/fidelity.md has the table); other options adjust it` },
+    { name: 'fixed', type: 'flag', group: BUG, description: 'with --bug: the same scenario without the bug' },
+    { name: 'plant', type: 'string', value: 'LIST', group: BUG, description: `plant bugs by name, comma separated: ${PLANT_NAMES.join(', ')}` },
+    { name: 'bound', type: 'int', min: 0, max: 8, default: 2, group: EXPLORE, description: 'preemptions per interleaving (a counterexample is re-searched at bounds 0, 1, ... so it has as few as possible)' },
+    { name: 'jobs', type: 'int', min: 1, max: 64, default: 1, group: EXPLORE, description: 'worker threads once a search runs longer than a second (1: this thread only; on a 2-vCPU machine two workers were slower than one thread, docs/fidelity.md)' },
+    { name: 'max-seconds', type: 'int', value: 'S', min: 1, max: 86_400, group: EXPLORE, description: 'stop after S seconds: the verdict is then PARTIAL (exit 3), which proves nothing' },
+    { name: 'max-interleavings', type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER, group: EXPLORE, description: 'stop after N interleavings: the verdict is then PARTIAL (exit 3), which proves nothing' },
+    { name: 'no-reduce', type: 'flag', group: EXPLORE, description: 'no state caching, sleep sets or probes (to measure what they save)' },
+    { name: 'schedule', type: 'string', value: 'S', group: EXPLORE, description: "run only this interleaving (as printed after 'replay:') and trace it" },
+    { name: 'replay', type: 'string', value: 'PATH', group: EXPLORE, description: 'run the interleaving of a replay file (scenario included) and trace it' },
+    { name: 'save', type: 'string', value: 'PATH', group: OUTPUT, description: 'when an invariant fails, write a replay file there' },
+    { name: 'quiet', type: 'flag', group: OUTPUT, description: 'no progress on stderr' },
+    { name: 'json', type: 'flag', group: OUTPUT, description: 'one JSON object instead of text' },
+  ],
+  epilogue: 'Exit codes: 0 every invariant holds, 1 one fails, 2 bad arguments, 3 partial (a limit stopped the search).',
+  run: (args, _positionals, io) => check(args, io),
 };
+
+export const CHECK_HELP = commandHelp(CHECK);
+
+/** `vgpu-dirty check ARGV` in this process, with results to `out` and progress lines to `err`. */
+export const checkCommand = (argv: readonly string[], out: (line: string) => void, err?: (line: string) => void): Promise<number> => execute(CHECK, argv, lineIo(out, err));
 
 /** Flags that describe the scenario; a replay file brings its own. */
 const SCENARIO_FLAGS = [
@@ -132,7 +87,7 @@ function list<T extends string>(value: unknown, allowed: readonly T[], flag: str
   return items as T[];
 }
 
-function scenarioFromArgs(args: ParsedArgs): Partial<ScenarioOptions> {
+function scenarioFromArgs(args: Values): Partial<ScenarioOptions> {
   let o: Partial<ScenarioOptions> = {};
   if (args.bug !== undefined) {
     const bug = findBug(args.bug as string);
@@ -222,15 +177,12 @@ function traceOne(scenario: Scenario, schedule: string, json: boolean, out: (lin
   return cx.violation === null ? 0 : 1;
 }
 
-const progressLine = (p: Progress): string =>
-  `check: ${p.phase === 'search' ? `bound ${p.bound}` : `minimising at bound ${p.bound}`}, ${p.interleavings} interleavings, ${p.states} states, ${p.seconds.toFixed(1)} s${p.workers > 1 ? `, ${p.workers} workers` : ''}`;
+/** What the bar says besides the count: the phase, the states, the workers and a limit ahead. */
+const progressDetail = (p: Progress, limit: string | undefined): string =>
+  [p.phase === 'search' ? `bound ${p.bound}` : `minimising at bound ${p.bound}`, `${p.states} states`, p.workers > 1 && `${p.workers} workers`, limit].filter(Boolean).join(', ');
 
-export async function checkCommand(argv: string[], out: (line: string) => void, err: (line: string) => void = (l) => void process.stderr.write(l + '\n')): Promise<number> {
-  const args = parseArgs(argv, SPEC);
-  if (args.help) {
-    out(CHECK_HELP);
-    return 0;
-  }
+async function check(args: Values, io: CommandIo): Promise<number> {
+  const out = io.out;
   const json = args.json === true;
   if (args.replay !== undefined) {
     const given = SCENARIO_FLAGS.filter((k) => args[k] !== undefined);
@@ -241,13 +193,18 @@ export async function checkCommand(argv: string[], out: (line: string) => void, 
   const scenario = build(scenarioFromArgs(args));
   if (args.schedule !== undefined) return traceOne(scenario, args.schedule as string, json, out);
 
-  const bound = (args.bound as number | undefined) ?? 2;
+  const bound = args.bound as number;
   const reduce = args['no-reduce'] !== true;
+  const maxSeconds = args['max-seconds'] as number | undefined;
+  const maxInterleavings = args['max-interleavings'] as number | undefined;
+  // The explorer reports once a second; each report is drawn (or logged) as it comes.
+  const progress = args.quiet === true ? null : new ProgressLine(io.err, { label: 'check', unit: 'interleavings', total: maxInterleavings, everyMs: 0, redrawMs: 0 });
+  const limit = maxSeconds !== undefined ? `PARTIAL if not done in ${maxSeconds}s` : maxInterleavings !== undefined ? 'PARTIAL if not done by then' : undefined;
   const r = await exploreParallel(scenario.options, {
-    bound, reduce, sleepSets: reduce, jobs: args.jobs as number | undefined,
-    maxSeconds: args['max-seconds'] as number | undefined, maxInterleavings: args['max-interleavings'] as number | undefined,
-    onProgress: args.quiet === true ? undefined : (p) => err(progressLine(p)),
+    bound, reduce, sleepSets: reduce, jobs: args.jobs as number, maxSeconds, maxInterleavings,
+    onProgress: progress === null ? undefined : (p) => progress.update(p.interleavings, progressDetail(p, limit)),
   });
+  progress?.end();
   const cx = r.schedule === null ? null : traceSchedule(scenario, r.schedule);
   const replay = r.schedule === null ? null : replayCommand(scenario, r.schedule);
   if (r.schedule !== null && args.save !== undefined) {

@@ -1,29 +1,24 @@
-import { parseArgs } from './args.js';
+import type { CommandSpec, Values } from './options.js';
 import {
   Bitmap, Machine, cleanRecordSharedMappingRange, newHelperStats, wpSharedMappingRange,
 } from '../index.js';
 
-export const DEMO_HELP = `vgpu-dirty demo [--pages N] [--cpus N] [--json]
+export const DEMO: CommandSpec = {
+  name: 'demo',
+  summary: 'map a buffer object into two processes, write from every CPU, clean-and-record, print the recorded pages and counters',
+  description: `Maps one buffer object into two simulated processes (the second maps pages 4..11 only), writes from every CPU, then runs clean-and-record over the whole object and prints the pages it recorded and the machine's counters. A second write-protect + clean-and-record pass shows that a quiet object records nothing.`,
+  options: [
+    { name: 'pages', type: 'int', min: 12, max: 4096, default: 16, description: 'pages of the buffer object' },
+    { name: 'cpus', type: 'int', min: 2, max: 64, default: 2, description: 'simulated CPUs' },
+    { name: 'json', type: 'flag', description: 'one JSON object instead of text' },
+  ],
+  epilogue: 'Exit codes: 0 the recorded pages are exactly the written ones, 1 otherwise, 2 bad arguments.',
+  run: (args, _positionals, io) => demoCommand(args, io.out),
+};
 
-Maps one 16-page buffer object into two simulated processes (the second maps
-pages 4..11 only), writes from every CPU, then runs clean-and-record over the
-whole object and prints the pages it recorded and the machine's counters. A
-second write-protect + clean-and-record pass shows that a quiet object records
-nothing.`;
-
-export function demoCommand(argv: readonly string[], out: (line: string) => void): number {
-  const args = parseArgs(argv, {
-    pages: { type: 'int', min: 12, max: 4096 },
-    cpus: { type: 'int', min: 2, max: 64 },
-    json: { type: 'flag' },
-    help: { type: 'flag' },
-  });
-  if (args.help) {
-    out(DEMO_HELP);
-    return 0;
-  }
-  const pages = (args.pages as number | undefined) ?? 16;
-  const machine = new Machine({ cpus: (args.cpus as number | undefined) ?? 2 });
+function demoCommand(args: Values, out: (line: string) => void): number {
+  const pages = args.pages as number;
+  const machine = new Machine({ cpus: args.cpus as number });
   const bo = machine.createMapping(pages, { name: 'bo' });
   const procA = machine.createMm();
   const procB = machine.createMm();

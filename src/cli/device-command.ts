@@ -1,104 +1,63 @@
 // `vgpu-dirty device`: runs the fake device until SIGINT/SIGTERM.
 // stdout carries exactly one line, "listening on ws://HOST:PORT", once the device listens;
 // everything else goes to stderr. Exit codes: 0 clean shutdown, 1 cannot start (listen, log file), 2 bad args.
-import { parseArgs } from 'node:util';
-import { parseSize, resolveOptions, startDevice, type DeviceOptions } from '../../device/index.js';
-import type { Feature } from '../../protocol/index.js';
+import { resolveOptions, startDevice, type DeviceOptions } from '../../device/index.js';
+import { type Feature, U32_MAX } from '../../protocol/index.js';
+import { type CommandIo, type CommandSpec, UsageError, type Values } from './options.js';
 
-const USAGE = `usage: vgpu-dirty device [options]
+const MS_HOUR = 3_600_000;
+const FAULTS = 'faults';
 
-Runs the fake vmwgfx-style device (WebSocket, MessagePack; see docs/protocol.md).
+export const DEVICE: CommandSpec = {
+  name: 'device',
+  summary: "run the fake GPU device server (WebSocket); prints 'listening on ws://HOST:PORT' once ready",
+  description: `Runs the fake vmwgfx-style device (WebSocket, MessagePack; see docs/protocol.md) until SIGINT or SIGTERM. stdout carries exactly one line, 'listening on ws://HOST:PORT', once the device listens; everything else goes to stderr.`,
+  options: [
+    { name: 'host', type: 'string', value: 'H', default: '127.0.0.1', description: 'interface to listen on' },
+    { name: 'port', type: 'int', value: 'P', min: 0, max: 65535, default: 0, description: 'TCP port, 0 = ephemeral' },
+    { name: 'token', type: 'string', value: 'T', description: "require this token in a driver's hello" },
+    { name: 'control-token', type: 'string', value: 'T', description: "accept role 'control' connections (cross-session gpuWrite) whose hello carries this token (must differ from --token)" },
+    { name: 'features', type: 'string', value: 'LIST', defaultText: 'all of surfaces,gpuWrite,digest,stats,seen,fencedWrite', description: 'comma-separated features to offer; ops of the others are answered unknown_op' },
+    { name: 'page-size', type: 'size', min: 1, max: U32_MAX, defaultText: '4096', description: 'digest page size in bytes' },
+    { name: 'max-bos', type: 'int', min: 1, defaultText: '4096', description: 'BOs alive at once, whole device' },
+    { name: 'max-bo-size', type: 'size', min: 1, max: U32_MAX, defaultText: '256m', description: 'bytes of one BO' },
+    { name: 'max-total-bytes', type: 'size', min: 1, defaultText: '1g', description: 'bytes of all BOs, whole device' },
+    { name: 'max-surfaces', type: 'int', min: 1, defaultText: '4096', description: 'surfaces alive at once, whole device' },
+    { name: 'max-message-size', type: 'size', min: 1024, max: U32_MAX, defaultText: '16m', description: 'bytes of one WebSocket message' },
+    { name: 'max-ranges', type: 'int', min: 1, defaultText: '16384', description: 'ranges, boxes or digest pages per message' },
+    { name: 'max-sessions', type: 'int', min: 1, defaultText: '64', description: "connections open at once; more get 'busy', close 1013" },
+    { name: 'max-session-bos', type: 'int', min: 1, defaultText: 'a quarter of --max-bos', description: 'BOs of one session' },
+    { name: 'max-session-bytes', type: 'size', min: 1, defaultText: 'a quarter of --max-total-bytes, at least --max-bo-size', description: "bytes of one session's BOs" },
+    { name: 'max-session-surfaces', type: 'int', min: 1, defaultText: 'a quarter of --max-surfaces', description: 'surfaces of one session' },
+    { name: 'bandwidth', type: 'size', value: 'BYTES', defaultText: '0', description: 'emulated DMA bytes per second, 0 = unlimited' },
+    { name: 'fence-latency', type: 'int', value: 'MS', max: MS_HOUR, defaultText: '0', description: 'extra delay before a fence is signalled' },
+    { name: 'high-water-mark', type: 'size', min: 1, defaultText: '8m', description: 'backlog bytes before reading pauses' },
+    { name: 'hello-timeout', type: 'int', value: 'MS', min: 1, max: MS_HOUR, defaultText: '10000', description: 'close connections silent for this long before hello' },
+    { name: 'idle-timeout', type: 'int', value: 'MS', max: 24 * MS_HOUR, defaultText: '60000', description: 'close sessions that send nothing for this long, 0 = never (announced in welcome)' },
+    { name: 'log', type: 'string', value: 'FILE', description: 'record every received frame to FILE (VGPULOG1 format)' },
+    { name: 'quiet', type: 'flag', description: 'no log lines on stderr' },
+    { name: 'fail-nth', type: 'int', min: 1, group: FAULTS, description: "the Nth command fails with code 'injected'" },
+    { name: 'drop-after', type: 'int', min: 1, group: FAULTS, description: 'cut the connection that receives the Nth message' },
+    { name: 'fence-delay', type: 'int', value: 'MS', max: MS_HOUR, group: FAULTS, description: 'every fence is signalled MS later' },
+  ],
+  epilogue: `Sizes (SIZE, BYTES) take an optional k, m or g suffix (binary multiples).
 
-  --host H                 interface to listen on (default 127.0.0.1)
-  --port P                 TCP port, 0 = ephemeral (default 0)
-  --token T                require this token in a driver's hello
-  --control-token T        accept role 'control' connections (cross-session gpuWrite)
-                           whose hello carries this token (must differ from --token)
-  --features LIST          comma-separated features to offer (default: all of
-                           surfaces,gpuWrite,digest,stats,seen,fencedWrite); ops of the
-                           others are answered unknown_op
-  --page-size N            digest page size in bytes (default 4096)
-  --max-bos N              BOs alive at once, whole device (default 4096)
-  --max-bo-size N          bytes of one BO (default 256m)
-  --max-total-bytes N      bytes of all BOs, whole device (default 1g)
-  --max-surfaces N         surfaces alive at once, whole device (default 4096)
-  --max-message-size N     bytes of one WebSocket message (default 16m)
-  --max-ranges N           ranges, boxes or digest pages per message (default 16384)
-  --max-sessions N         connections open at once; more get 'busy', close 1013 (default 64)
-  --max-session-bos N      BOs of one session (default a quarter of --max-bos)
-  --max-session-bytes N    bytes of one session's BOs (default a quarter of
-                           --max-total-bytes, at least --max-bo-size)
-  --max-session-surfaces N surfaces of one session (default a quarter of --max-surfaces)
-  --bandwidth N            emulated DMA bytes per second, 0 = unlimited (default 0)
-  --fence-latency MS       extra delay before a fence is signalled (default 0)
-  --high-water-mark N      backlog bytes before reading pauses (default 8m)
-  --hello-timeout MS       close connections silent for this long before hello (default 10000)
-  --idle-timeout MS        close sessions that send nothing for this long, 0 = never
-                           (default 60000; announced in welcome)
-  --log FILE               record every received frame to FILE (VGPULOG1 format)
-  --fail-nth N             fault: the Nth command fails with code 'injected'
-  --drop-after N           fault: cut the connection that receives the Nth message
-  --fence-delay MS         fault: every fence is signalled MS later
-  --quiet                  no log lines on stderr
-  -h, --help               show this help
+Exit codes: 0 clean shutdown, 1 cannot start (listen, log file), 2 bad arguments.`,
+  run: (args, _positionals, io) => deviceCommand(args, io),
+};
 
-Sizes take an optional k, m or g suffix (binary multiples).
-`;
-
-const SPEC = {
-  host: { type: 'string' },
-  port: { type: 'string' },
-  token: { type: 'string' },
-  'control-token': { type: 'string' },
-  features: { type: 'string' },
-  'page-size': { type: 'string' },
-  'max-bos': { type: 'string' },
-  'max-bo-size': { type: 'string' },
-  'max-total-bytes': { type: 'string' },
-  'max-surfaces': { type: 'string' },
-  'max-message-size': { type: 'string' },
-  'max-ranges': { type: 'string' },
-  'max-sessions': { type: 'string' },
-  'max-session-bos': { type: 'string' },
-  'max-session-bytes': { type: 'string' },
-  'max-session-surfaces': { type: 'string' },
-  bandwidth: { type: 'string' },
-  'fence-latency': { type: 'string' },
-  'high-water-mark': { type: 'string' },
-  'hello-timeout': { type: 'string' },
-  'idle-timeout': { type: 'string' },
-  log: { type: 'string' },
-  'fail-nth': { type: 'string' },
-  'drop-after': { type: 'string' },
-  'fence-delay': { type: 'string' },
-  quiet: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Values = ReturnType<typeof parseArgs<{ options: typeof SPEC }>>['values'];
-
-export async function deviceCommand(argv: string[]): Promise<number> {
-  let options: DeviceOptions;
-  let faults: Faults;
+async function deviceCommand(args: Values, io: CommandIo): Promise<number> {
+  const { options, faults } = fromArgs(args, io);
   try {
-    const { values } = parseArgs({ args: argv, options: SPEC, strict: true, allowPositionals: false });
-    if (values.help === true) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    ({ options, faults } = fromArgs(values));
-    resolveOptions(options); // reports bad values as usage errors before anything starts
+    resolveOptions(options); // cross-option rules (control token, page size) before anything starts
   } catch (e) {
-    process.stderr.write(`vgpu-dirty device: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.stderr.write('run "vgpu-dirty device --help" for usage\n');
-    return 2;
+    throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-
   let device;
   try {
     device = await startDevice(options);
   } catch (e) {
-    process.stderr.write(`vgpu-dirty device: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
+    io.err.write(`vgpu-dirty device: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
     return 1;
   }
   if (faults.failNth !== undefined) device.faults.failNth(faults.failNth);
@@ -115,7 +74,7 @@ export async function deviceCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  process.stdout.write(`listening on ${device.url}\n`);
+  io.out(`listening on ${device.url}`);
   const signal = await stopped;
   options.log?.(`${signal}: shutting down`);
   await device.close();
@@ -128,48 +87,36 @@ interface Faults {
   fenceDelay?: number;
 }
 
-function fromArgs(v: Values): { options: DeviceOptions; faults: Faults } {
-  const opt = (name: keyof Values & string): number | undefined => {
-    const text = v[name];
-    return typeof text === 'string' ? number(name, text) : undefined;
-  };
+function fromArgs(v: Values, io: CommandIo): { options: DeviceOptions; faults: Faults } {
+  const n = (name: string): number | undefined => v[name] as number | undefined;
   const limits = {
-    maxBos: opt('max-bos'),
-    maxBoSize: opt('max-bo-size'),
-    maxTotalBytes: opt('max-total-bytes'),
-    maxSurfaces: opt('max-surfaces'),
-    maxMessageSize: opt('max-message-size'),
-    maxRanges: opt('max-ranges'),
-    maxSessions: opt('max-sessions'),
-    maxSessionBos: opt('max-session-bos'),
-    maxSessionBytes: opt('max-session-bytes'),
-    maxSessionSurfaces: opt('max-session-surfaces'),
+    maxBos: n('max-bos'),
+    maxBoSize: n('max-bo-size'),
+    maxTotalBytes: n('max-total-bytes'),
+    maxSurfaces: n('max-surfaces'),
+    maxMessageSize: n('max-message-size'),
+    maxRanges: n('max-ranges'),
+    maxSessions: n('max-sessions'),
+    maxSessionBos: n('max-session-bos'),
+    maxSessionBytes: n('max-session-bytes'),
+    maxSessionSurfaces: n('max-session-surfaces'),
   };
-  const faults = { failNth: opt('fail-nth'), dropAfter: opt('drop-after'), fenceDelay: opt('fence-delay') };
-  for (const [flag, n] of [['--fail-nth', faults.failNth], ['--drop-after', faults.dropAfter]] as const) {
-    if (n === 0) throw new RangeError(`${flag} counts from 1`);
-  }
+  const features = v.features as string | undefined;
   const options: DeviceOptions = {
-    host: v.host,
-    port: opt('port'),
-    token: v.token,
-    controlToken: v['control-token'],
-    features: v.features === undefined ? undefined : (v.features.split(',').map((f) => f.trim()).filter((f) => f !== '') as Feature[]),
-    pageSize: opt('page-size'),
-    bandwidth: opt('bandwidth'),
-    fenceLatency: opt('fence-latency'),
-    highWaterMark: opt('high-water-mark'),
-    helloTimeout: opt('hello-timeout'),
-    idleTimeout: opt('idle-timeout'),
-    logFile: v.log,
-    limits: Object.fromEntries(Object.entries(limits).filter(([, n]) => n !== undefined)),
-    log: v.quiet === true ? undefined : (line) => process.stderr.write(`[device] ${line}\n`),
+    host: v.host as string,
+    port: n('port'),
+    token: v.token as string | undefined,
+    controlToken: v['control-token'] as string | undefined,
+    features: features === undefined ? undefined : (features.split(',').map((f) => f.trim()).filter((f) => f !== '') as Feature[]),
+    pageSize: n('page-size'),
+    bandwidth: n('bandwidth'),
+    fenceLatency: n('fence-latency'),
+    highWaterMark: n('high-water-mark'),
+    helloTimeout: n('hello-timeout'),
+    idleTimeout: n('idle-timeout'),
+    logFile: v.log as string | undefined,
+    limits: Object.fromEntries(Object.entries(limits).filter(([, x]) => x !== undefined)),
+    log: v.quiet === true ? undefined : (line) => io.err.write(`[device] ${line}\n`),
   };
-  return { options, faults };
-}
-
-function number(name: string, text: string): number {
-  const n = parseSize(text);
-  if (Number.isNaN(n)) throw new RangeError(`--${name}: expected a number (optionally with k, m or g), got '${text}'`);
-  return n;
+  return { options, faults: { failNth: n('fail-nth'), dropAfter: n('drop-after'), fenceDelay: n('fence-delay') } };
 }

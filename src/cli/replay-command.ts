@@ -1,42 +1,28 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs, UsageError } from './args.js';
+import { type CommandSpec, UsageError, type Values, WS_URL } from './options.js';
 import { readLog } from '../../device/index.js';
 import { ProtocolError } from '../../protocol/index.js';
 import { show } from '../conformance/client.js';
 import { BARRIER_SEQ, LAST_PING_SEQ, replay, type ReplayedSession } from '../replay/replay.js';
 
-export const REPLAY_HELP = `vgpu-dirty replay <recording> [--device ws://HOST:PORT] [--json]
+export const REPLAY: CommandSpec = {
+  name: 'replay',
+  summary: "re-send a recorded session's frames to a device, print the replies",
+  positionals: [{ name: 'recording', description: "a VGPULOG1 file: what 'vgpu-dirty device --log FILE' writes, and the fuzzer's saved failures (docs/protocol.md §12.4)" }],
+  description: `Re-sends the frames of a recording to a device and prints, per recorded session, the frames sent and the replies.
 
-Re-sends the frames of a recording (the VGPULOG1 format of 'vgpu-dirty device
---log FILE', and of the fuzzer's saved failures; docs/protocol.md §12.4) to a
-device and prints, per recorded session, the frames sent and the replies.
-  --device URL   replay against this device (default: a fresh in-process
-                 reference device with default options; its control token is
-                 taken from the recording's first control hello)
-  --json         one JSON object instead of text (bins as hex)
+Each session gets its own connection; frames go exactly as recorded and in recorded order, with the recorded gap (at most 1 s) where the session changes (a control gpuWrite naming a recorded session is rewritten to that session's new id). A session still open at the end gets a barrier fence (seq 2^53-2) and, once every barrier is signalled, a ping (seq 2^53-1): its pong follows every reply the recording caused. For equal results, replay against a device started with the recorded device's options.`,
+  options: [
+    { name: 'device', type: 'string', value: 'URL', ...WS_URL, defaultText: "a fresh in-process reference device with default options; its control token is taken from the recording's first control hello", description: 'replay against this device' },
+    { name: 'json', type: 'flag', description: 'one JSON object instead of text (bins as hex)' },
+  ],
+  epilogue: 'Exit codes: 0 replayed, 1 a session was closed with 1011 (a device bug reproduced), 2 bad arguments or an unreadable recording.',
+  run: (args, positionals, io) => replayCommand(args, positionals[0], io.out),
+};
 
-Each session gets its own connection; frames go exactly as recorded and in
-recorded order, with the recorded gap (at most 1 s) where the session changes
-(a control gpuWrite naming a recorded session is rewritten to that session's
-new id). A session still open at the end gets a barrier fence
-(seq 2^53-2) and, once every barrier is signalled, a ping (seq 2^53-1): its
-pong follows every reply the recording caused. For equal results, replay
-against a device started with the recorded device's options.
-
-Exit codes: 0 replayed, 1 a session was closed with 1011 (a device bug
-reproduced), 2 bad arguments or an unreadable recording.`;
-
-export async function replayCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const [first, ...rest] = argv;
-  const file = first !== undefined && !first.startsWith('--') ? first : undefined;
-  const a = parseArgs(file === undefined ? argv : rest, { device: { type: 'string' }, json: { type: 'flag' }, help: { type: 'flag' } });
-  if (a.help) {
-    out(REPLAY_HELP);
-    return 0;
-  }
+async function replayCommand(a: Values, file: string | undefined, out: (line: string) => void): Promise<number> {
   if (file === undefined) throw new UsageError('replay needs a recording file');
   const url = a.device as string | undefined;
-  if (url !== undefined && !/^wss?:\/\/./.test(url)) throw new UsageError(`--device must be a ws:// URL, got '${url}'`);
   let entries;
   try {
     entries = readLog(readFileSync(file));

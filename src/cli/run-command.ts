@@ -1,88 +1,63 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs, UsageError } from './args.js';
+import { type CommandIo, type CommandSpec, UsageError, type Values, WS_URL } from './options.js';
+import { ProgressLine } from './progress.js';
 import { FrameSampler, startDashboard, writeReport } from '../ui/index.js';
 import { type MainJobReport, runMainJob, STRATEGIES, type Strategy } from '../workload/main-job.js';
 
-export const RUN_HELP = `vgpu-dirty run [--frames N | --seconds N] [--device ws://HOST:PORT] [--token T]
-               [--connect-timeout MS] [--control] [--control-token T] [--gpu-every N]
-               [--strategy adaptive|pagetable|mkwrite|full] [--cpus N] [--window N]
-               [--verify-every N] [--json] [--ui [--ui-port P]] [--report FILE.html]
+export const RUN: CommandSpec = {
+  name: 'run',
+  summary: 'the main job: framebuffer + vertex buffer, scripted multi-CPU workload synced at 60 Hz to a device, coherence checked (default)',
+  description: `The main job (what 'npm start' runs, and the default command: 'vgpu-dirty --frames 60' is 'vgpu-dirty run --frames 60'). Starts an embedded device in-process (or uses --device), creates a 1920x1080x4 framebuffer surface and a 4 MiB vertex buffer, maps them into two processes and runs a scripted workload from several CPUs (a scrolling text region, a moving sprite, sparse random vertex writes, idle phases that make the trackers switch methods), syncing at 60 Hz.
 
-The main job (what 'npm start' runs). Starts an embedded device in-process
-(or uses --device), creates a 1920x1080x4 framebuffer surface and a 4 MiB
-vertex buffer, maps them into two processes and runs a scripted workload from
-several CPUs (a scrolling text region, a moving sprite, sparse random vertex
-writes, idle phases that make the trackers switch methods), syncing at 60 Hz.
-A --device that does not answer within --connect-timeout ms (default 10000)
-ends the run. Every --gpu-every frames (default 20, 0 = never) the device itself renders
-a box into the framebuffer, so read coherence is exercised: the embedded
-device directly, a --device only with --control (a 'control' connection,
-which needs the device's --control-token). Coherence (device copy == guest
-memory) is verified every --verify-every frames (default 60) and at the end.
-Default: 360 frames (6 s); --frames 0 runs until Ctrl-C. Ctrl-C (or SIGTERM)
-ends a run after the current frame, with the final verification and the
-summary; a second one quits at once.
+Every --gpu-every frames the device itself renders a box into the framebuffer, so read coherence is exercised: the embedded device directly, a --device only with --control (a 'control' connection, which needs the device's --control-token). Coherence (device copy == guest memory) is verified every --verify-every frames and at the end. Ctrl-C (or SIGTERM) ends a run after the current frame, with the final verification and the summary; a second one quits at once.
 
---ui serves a live dashboard on http://127.0.0.1:P/ (--ui-port, default any
-free port; the URL is printed on stderr): the device's copy of the
-framebuffer, a page map per BO, per-frame charts, coherence and settings.
-It updates over its own WebSocket, at most 5 times a second. When the run
-ends by itself, the dashboard keeps its final state until Ctrl-C.
---report FILE.html writes a single self-contained HTML file at the end of
-the run (the charts, final page maps, settings and summary; opens offline).
+Progress goes to stderr (not with --json): a bar with rate and ETA on a terminal, a line every 5 s otherwise.`,
+  options: [
+    { name: 'frames', type: 'int', min: 0, max: 1_000_000, defaultText: '360 (6 s)', description: 'frames to run; 0 runs until Ctrl-C' },
+    { name: 'seconds', type: 'int', min: 1, max: 3600, description: 'run for this many seconds of frames (60 a second) instead of --frames' },
+    { name: 'device', type: 'string', value: 'URL', ...WS_URL, defaultText: 'an embedded device', description: 'use the device at this URL' },
+    { name: 'token', type: 'string', value: 'T', description: "the device's driver token" },
+    { name: 'connect-timeout', type: 'int', value: 'MS', min: 1, max: 3_600_000, default: 10_000, description: 'a --device that gives no session within this many ms ends the run' },
+    { name: 'control', type: 'flag', description: "with --device: open a 'control' connection so the device renders too (needs --control-token)" },
+    { name: 'control-token', type: 'string', value: 'T', description: "the device's control token" },
+    { name: 'gpu-every', type: 'int', min: 0, max: 1_000_000, default: 20, description: 'frames between device-side renders; 0 = never' },
+    { name: 'strategy', type: 'string', choices: STRATEGIES, default: 'adaptive', description: "how dirty pages are found: the tracker switching methods, one method only, or 'full' (send whole BOs)" },
+    { name: 'cpus', type: 'int', min: 2, max: 64, default: 4, description: 'simulated CPUs' },
+    { name: 'window', type: 'int', min: 1, max: 1024, description: 'writeback batches in flight at once' },
+    { name: 'verify-every', type: 'int', min: 0, max: 1_000_000, default: 60, description: 'frames between coherence checks; 0 = at the end only' },
+    { name: 'json', type: 'flag', description: 'print one JSON object instead of the table, and no progress' },
+    { name: 'ui', type: 'flag', description: 'serve a live dashboard on http://127.0.0.1:P/ (the URL is printed on stderr): the device\'s copy of the framebuffer, a page map per BO, per-frame charts, coherence and settings, updated at most 5 times a second; when the run ends by itself the dashboard keeps its final state until Ctrl-C' },
+    { name: 'ui-port', type: 'int', value: 'P', min: 0, max: 65535, defaultText: 'any free port', description: 'with --ui: the dashboard\'s port' },
+    { name: 'report', type: 'string', value: 'FILE.html', accepts: 'a file name', description: 'write a self-contained HTML report at the end (charts, final page maps, settings, summary; opens offline)' },
+  ],
+  epilogue: `Prints a summary table, or with --json one JSON object with the keys frames, pagesDirtied, pagesSent, bytesOnWire, fences, fenceLatencyMs {p50, p99}, methodSwitches, faults, tlbFlushes, ipis, coherent, flushErrors, deviceWrites, readbacks (and a few more). Failed flushes (device faults) are counted apart from coherence.
 
-Prints a summary table, or with --json one JSON object with the keys frames,
-pagesDirtied, pagesSent, bytesOnWire, fences, fenceLatencyMs {p50, p99},
-methodSwitches, faults, tlbFlushes, ipis, coherent, flushErrors,
-deviceWrites, readbacks (and a few more). Failed flushes (device faults) are
-counted apart from coherence. Exit code 1 if coherence fails or the device
-cannot be reached or refuses the connection (one line on stderr).`;
+Exit codes: 0 coherent, 1 coherence failed or the device cannot be reached or refuses the connection (one line on stderr), 2 bad arguments.`,
+  run: runCommand,
+};
 
-export async function runCommand(argv: readonly string[], out: (line: string) => void): Promise<number> {
-  const a = parseArgs(argv, {
-    frames: { type: 'int', min: 0, max: 1_000_000 },
-    seconds: { type: 'int', min: 1, max: 3600 },
-    device: { type: 'string' },
-    token: { type: 'string' },
-    'connect-timeout': { type: 'int', min: 1, max: 3_600_000 },
-    control: { type: 'flag' },
-    'control-token': { type: 'string' },
-    'gpu-every': { type: 'int', min: 0, max: 1_000_000 },
-    strategy: { type: 'string', choices: STRATEGIES },
-    cpus: { type: 'int', min: 2, max: 64 },
-    window: { type: 'int', min: 1, max: 1024 },
-    'verify-every': { type: 'int', min: 0 },
-    json: { type: 'flag' },
-    ui: { type: 'flag' },
-    'ui-port': { type: 'int', min: 0, max: 65535 },
-    report: { type: 'string' },
-    help: { type: 'flag' },
-  });
-  if (a.help) {
-    out(RUN_HELP);
-    return 0;
-  }
+async function runCommand(a: Values, _positionals: readonly string[], io: CommandIo): Promise<number> {
+  const out = io.out;
   if (a.frames !== undefined && a.seconds !== undefined) throw new UsageError('give --frames or --seconds, not both');
   const device = a.device as string | undefined;
-  if (device !== undefined && !/^wss?:\/\/./.test(device)) throw new UsageError(`--device must be a ws:// URL, got '${device}'`);
   if (a.control && device === undefined) throw new UsageError('--control needs --device (the embedded device is always driven directly)');
   if (a.control && a['control-token'] === undefined) throw new UsageError('--control needs --control-token (control connections have their own credential)');
   if (a['ui-port'] !== undefined && !a.ui) throw new UsageError('--ui-port needs --ui');
   const reportFile = a.report as string | undefined;
   if (reportFile !== undefined) requireWritableDir(reportFile);
   const frames = (a.frames as number | undefined) ?? ((a.seconds as number | undefined) ?? 6) * 60;
-  const tty = process.stderr.isTTY && !a.json;
+  const progress = a.json ? null : new ProgressLine(io.err, { label: 'run', unit: 'frames', total: frames > 0 ? frames : undefined });
+  const log = (line: string) => (progress !== null ? progress.log(line) : io.err.write(`${line}\n`));
   const stop = new AbortController();
   let running = true;
   const onSignal = () => {
     if (stop.signal.aborted) process.exit(130);
     stop.abort();
-    if (running) process.stderr.write(`${tty ? '\n' : ''}stopping after this frame (again to quit at once)\n`);
+    if (running) log('stopping after this frame (again to quit at once)');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const log = (line: string) => void process.stderr.write(`${line}\n`);
   const dashboard = a.ui ? await startDashboard({ port: a['ui-port'] as number | undefined, log }) : null;
   try {
     if (dashboard !== null) log(`dashboard: ${dashboard.url}`);
@@ -99,13 +74,13 @@ export async function runCommand(argv: readonly string[], out: (line: string) =>
       cpus: a.cpus as number | undefined,
       verifyEvery: a['verify-every'] as number | undefined,
       writeback: a.window !== undefined ? { windowBatches: a.window as number } : undefined,
-      onFrame: tty ? (f, n) => progress(f, n) : undefined,
+      onFrame: progress === null ? undefined : (f) => progress.update(f, frames === 0 ? 'Ctrl-C to stop' : undefined),
       observer: sampler,
       signal: stop.signal,
       log,
     });
     running = false;
-    if (tty) process.stderr.write('\r\x1b[K');
+    progress?.end();
     if (a.json) out(JSON.stringify(report));
     else for (const line of table(report)) out(line);
     if (reportFile !== undefined) {
@@ -118,6 +93,7 @@ export async function runCommand(argv: readonly string[], out: (line: string) =>
     }
     return report.coherent ? 0 : 1;
   } finally {
+    progress?.end();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await dashboard?.close();
@@ -131,13 +107,6 @@ function requireWritableDir(file: string): void {
   } catch {
     throw new UsageError(`--report: cannot write into ${dirname(file)}`);
   }
-}
-
-function progress(f: number, n: number): void {
-  if (n === 0) return void process.stderr.write(`\rframe ${f} (Ctrl-C to stop)`);
-  const width = 30;
-  const done = Math.round((f / n) * width);
-  process.stderr.write(`\r[${'#'.repeat(done)}${' '.repeat(width - done)}] frame ${f}/${n}`);
 }
 
 function table(r: MainJobReport): string[] {

@@ -2,7 +2,7 @@ import { InvalidArgumentError, requireInteger } from './errors.js';
 
 /**
  * A fixed-size bit array over Uint32Array words, with the find-next-bit
- * primitives the dirty trackers need. Bit i lives in word i >>> 5.
+ * primitives the dirty trackers need. Bit i lives in word `i >>> 5`.
  */
 export class Bitmap {
   readonly words: Uint32Array;

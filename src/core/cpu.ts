@@ -25,8 +25,7 @@ export interface CpuCounters {
 }
 
 /**
- * A simulated CPU with its own TLB. The access path follows the x86 rules
- * (kernel-semantics §0.3):
+ * A simulated CPU with its own TLB. The access path follows the x86 rules:
  *  - a write through a cached writable+dirty entry touches no PTE at all;
  *  - a write through a cached writable clean entry sets D in the in-memory PTE
  *    with a locked read-modify-write that faults if the PTE is no longer

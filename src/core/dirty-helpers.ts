@@ -8,7 +8,7 @@ import { KERNEL_ACTOR, Step } from './step.js';
 import { VM_HUGETLB, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
 
 /**
- * The two helpers of mm/mapping_dirty_helpers.c (kernel-semantics §1):
+ * The two helpers of mm/mapping_dirty_helpers.c:
  * write-protect, and clean-and-record, every PTE that maps a pgoff range of an
  * address space in any shared writable VMA of any process.
  *
@@ -22,7 +22,7 @@ import { VM_HUGETLB, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
  * Strict variants (the page_mkclean rule): per PTE, under its lock, flush the
  * cache page and the TLB entry on every CPU before storing a value that is
  * write-protected as well as clean, so the next write faults. One shootdown per
- * PTE. 'strict' follows the order the seed thread quotes from page_mkclean
+ * PTE. 'strict' follows the order of page_mkclean_one in mm/rmap.c
  * (flush_cache_page, ptep_clear_flush, wrprotect, mkclean, set_pte_at);
  * 'strict-tlb-first' clears and flushes the TLB entry before the cache page,
  * so no CPU can write the page into its cache between the two flushes
@@ -60,7 +60,7 @@ export function newHelperStats(): HelperStats {
   return { vmasWalked: 0, vmasSkipped: 0, hugeSkipped: 0, hugeWarnings: 0, tlbFlushes: 0 };
 }
 
-/** In/out bound of the set bits, in bitmap-index units; empty when start >= end. */
+/** In/out bound of the set bits, in bitmap-index units; empty when `start >= end`. */
 export interface DirtyRange {
   start: number;
   end: number;
@@ -154,7 +154,7 @@ function cleanPreVma(start: number, end: number, walk: MmWalk<CleanWalk>): numbe
   return preVma(start, end, walk);
 }
 
-/** One flush per VMA; the whole range when another deferred flush is pending (§1.4). */
+/** One flush per VMA; the whole range when another deferred flush is pending (mm_tlb_flush_nested). */
 function postVma(walk: MmWalk<WpWalk>): void {
   const w = walk.private;
   const mm = walk.mm;
@@ -287,7 +287,7 @@ export function wpSharedMappingRange(mapping: Mapping, firstIndex: number, nr: n
  * clean_record_shared_mapping_range: clear D in every dirty PTE mapping pgoffs
  * [firstIndex, firstIndex + nr) in shared writable VMAs, setting bit
  * (pgoff - bitmapPgoff) for each and widening `range` (bitmap-index units,
- * in/out; start >= end on entry means empty, and the walk then starts from the
+ * in/out; `start >= end` on entry means empty, and the walk then starts from the
  * sentinel start = nr, end = 0). Bits are only ever set. Returns how many PTEs
  * were cleaned.
  *

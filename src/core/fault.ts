@@ -29,7 +29,7 @@ export interface VmFault {
   readonly pgoff: number;
   readonly write: boolean;
   readonly cpu: number;
-  /** The PTE as the fault found it (vmf->orig_pte). */
+  /** The PTE as the fault found it (`vmf->orig_pte`). */
   origPte: number;
   /** Set by a callback returning VM_FAULT_RETRY: settles when a retry can progress. */
   retryUntil: Promise<unknown> | null;

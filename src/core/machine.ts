@@ -28,14 +28,14 @@ export interface MachineOptions {
   tlbFlushCeiling?: number;
   /**
    * Kernel-faithful walk_page_mapping: a VMA that test_walk skips ends the
-   * whole walk (kernel-semantics §2.2, §6.A6). Default false: skip it and go
+   * whole walk (bug A6 in docs/fidelity.md). Default false: skip it and go
    * on, because the faithful behaviour silently leaves later shared mappings
    * unprotected and uncleaned.
    */
   walkStopsAtSkippedVma?: boolean;
   /**
    * Flush the whole notifier range when another deferred flush is pending on
-   * the mm (mm_tlb_flush_nested, §1.4). Default true; false reproduces the
+   * the mm (mm_tlb_flush_nested). Default true; false reproduces the
    * bug that rule fixed.
    */
   nestedFlushRule?: boolean;
@@ -47,7 +47,7 @@ export interface MachineOptions {
   softDirty?: boolean;
   /**
    * The page walker takes each PTE table's lock while it visits it (default
-   * true). false reproduces walk_pte_range before the 2019 fix (§6.A3): a
+   * true). false reproduces walk_pte_range before the 2019 fix (bug A3 in docs/fidelity.md): a
    * fault can install a PTE in a slot a helper holds cleared, and the helper's
    * commit then overwrites it.
    */
@@ -55,13 +55,13 @@ export interface MachineOptions {
   /**
    * The helpers build the new PTE from the snapshot they tested instead of
    * from what modify_prot_start returned (default false). true reproduces the
-   * class of bug of §6.B3: A/D bits the MMU set in between are lost.
+   * class of bug B3 in docs/fidelity.md: A/D bits the MMU set in between are lost.
    */
   pteFromSnapshot?: boolean;
   /**
    * A VM_FAULT_RETRY from pfn_mkwrite is not an error, so the fault finishes
    * as if the handler had succeeded (default false). true reproduces
-   * mm/memory.c before the 2019 fix (§6.C7): the PTE becomes writable although
+   * mm/memory.c before the 2019 fix (bug C7 in docs/fidelity.md): the PTE becomes writable although
    * the handler recorded nothing.
    */
   mkwriteRetryIgnored?: boolean;

@@ -8,7 +8,7 @@ import { KernelError, userfaultfdOf } from './uffd-wp.js';
 import { VM_PFNMAP, VM_SOFTDIRTY, VM_UFFD_WP, type Vma } from './vma.js';
 
 /**
- * The PAGEMAP_SCAN ioctl on /proc/PID/pagemap (kernel-semantics §5.3), as
+ * The PAGEMAP_SCAN ioctl on /proc/PID/pagemap (Linux 6.7 and later), as
  * Linux 6.18 behaves — checked region for region against the real kernel by
  * `vgpu-dirty difftest`. Find the pages of a VA range whose categories match
  * the masks, report them as merged regions, and with PM_SCAN_WP_MATCHING
@@ -40,7 +40,7 @@ export const PAGE_IS_SOFT_DIRTY = 1 << 7;
 export const PAGE_IS_GUARD = 1 << 8;
 export const PM_SCAN_CATEGORIES = (1 << 9) - 1;
 
-/** Regions the kernel gathers per walk before copying out (PAGEMAP_WALK_SIZE >> PAGE_SHIFT). */
+/** Regions the kernel gathers per walk before copying out (`PAGEMAP_WALK_SIZE >> PAGE_SHIFT`). */
 export const PAGEMAP_BOUNCE_REGIONS = 512;
 
 /** struct pm_scan_arg without size/vec pointers: `vecLen` regions of output, 0 for none (vec == NULL). */

@@ -189,7 +189,7 @@ export class PageTable {
     }
   }
 
-  /** Take the lock of PTE table n for holder h (>= 0). */
+  /** Take the lock of PTE table n for holder h (`h >= 0`). */
   lockTable(n: number, holder: number): void {
     if (this.ptl[n - 1] !== 0) {
       throw new WouldDeadlockError(`page-table lock of table ${n} is held by walker ${this.ptl[n - 1]! - 1}`);

@@ -8,7 +8,7 @@ import { KERNEL_ACTOR, Step } from './step.js';
  * and waits for the lock), then store the old value with `set` added and
  * `clear` removed and offer PteCommitted. The new value is built from what was
  * read-and-cleared, so an A/D bit set since the caller's snapshot survives
- * (the lost-bits bug of kernel-semantics §6.B3). TLB flushing is the caller's.
+ * (the lost-bits bug, B3 in docs/fidelity.md). TLB flushing is the caller's.
  */
 export function modifyPteProt(mm: Mm, table: Int32Array, index: number, vpn: number, set: number, clear: number): void {
   const old = table[index]!;

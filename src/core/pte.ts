@@ -2,7 +2,7 @@
  * Page-table entry encoding. A PTE is one int32 in a typed array:
  *
  *   bits 0..7  flags (below)
- *   bits 8..30 page-frame number (so pfn < 2^23)
+ *   bits 8..30 page-frame number (so `pfn < 2^23`)
  *
  * Keeping the whole entry in a small integer lets V8 store tables as untagged
  * int32 arrays and keeps every test a single AND.
@@ -13,9 +13,9 @@ export const PTE_WRITE = 1 << 1;
 export const PTE_DIRTY = 1 << 2;
 /** Accessed bit (x86 "A"). */
 export const PTE_YOUNG = 1 << 3;
-/** Reserved for a soft-dirty tracker (kernel-semantics §5.1). */
+/** Reserved for a soft-dirty tracker. */
 export const PTE_SOFT_DIRTY = 1 << 4;
-/** Reserved for a uffd-wp tracker (kernel-semantics §5.2). */
+/** Reserved for a uffd-wp tracker. */
 export const PTE_UFFD_WP = 1 << 5;
 /** PFN map entry with no struct page (what TTM inserts). */
 export const PTE_SPECIAL = 1 << 6;

@@ -7,7 +7,7 @@ import { PTE_NONE, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_SPECIAL, PTE_UFFD_MARKER, PT
 import { VM_PFNMAP, VM_SOFTDIRTY, type Vma } from './vma.js';
 
 /**
- * Soft-dirty (kernel-semantics §5.1), on a machine built with it
+ * Soft-dirty, on a machine built with it
  * (MachineOptions.softDirty, CONFIG_MEM_SOFT_DIRTY): whole-process dirty
  * tracking. `echo 4 > /proc/PID/clear_refs` (clearRefsSoftDirty) clears the
  * soft-dirty bit of every PTE and write-protects it, and clears VM_SOFTDIRTY

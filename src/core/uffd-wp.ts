@@ -7,7 +7,7 @@ import { PTE_NONE, PTE_PRESENT, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE } from '
 import { VM_MAYWRITE, VM_PFNMAP, VM_UFFD_WP, type Vma } from './vma.js';
 
 /**
- * userfaultfd write-protect (kernel-semantics §5.2), as Linux 6.18 does it
+ * userfaultfd write-protect, as Linux 6.18 does it
  * for shmem VMAs: register/unregister a range, UFFDIO_WRITEPROTECT, and the
  * write fault on a protected page — delivered to a handler (sync mode) or
  * resolved by the "kernel" itself by clearing the bit (async mode,

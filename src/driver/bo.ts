@@ -9,7 +9,7 @@ import type { Resource } from './resource.js';
  * address space (its fake mmap offset), backed by its own frames.
  */
 export class Bo {
-  /** Dirty tracker while any coherent user exists (vbo->dirty). */
+  /** Dirty tracker while any coherent user exists (`vbo->dirty`). */
   tracker: BoDirtyTracker | null = null;
   /** The BO's reservation (dma_resv): held by tracker scans, taken by the fault handlers. */
   readonly reservation = new Reservation();
@@ -112,7 +112,7 @@ export class Bo {
 }
 
 /**
- * The device's address space (bdev->dev_mapping): one Mapping in which every BO
+ * The device's address space (`bdev->dev_mapping`): one Mapping in which every BO
  * occupies its own pgoff range, allocated first-fit. Looking up the BO of a
  * pgoff is a binary search over BOs (once per fault, never per access).
  */

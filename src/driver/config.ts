@@ -1,5 +1,5 @@
 /**
- * Tunables of the vmwgfx-style dirty tracking (kernel-semantics §3.2), with
+ * Tunables of the vmwgfx-style dirty tracking, with
  * the kernel's values as defaults.
  */
 export interface DirtyConfig {
@@ -27,7 +27,7 @@ export interface DirtyConfig {
   mkwriteFinishesUnderReservation: boolean;
   /**
    * Transfer to a resource walks up to max(resource end, dirty end), as every
-   * shipped vmwgfx did (§6.C1), instead of min (default false): it clears a
+   * shipped vmwgfx did (bug C1 in docs/fidelity.md), instead of min (default false): it clears a
    * neighbouring resource's bits and reports ranges outside the resource.
    */
   transferClampsWithMax: boolean;

@@ -18,9 +18,9 @@ export interface ScanResult {
 }
 
 /**
- * Per-BO dirty tracking (struct vmw_bo_dirty, kernel-semantics §3.2–3.8).
+ * Per-BO dirty tracking (struct vmw_bo_dirty).
  * Bit i set ⇔ BO page i has data the device does not have yet; [start, end)
- * over-approximates the set bits, empty when start >= end.
+ * over-approximates the set bits, empty when `start >= end`.
  *
  * PAGETABLE: PTEs are writable; the hardware D bits are the record and a scan
  * cleans them into the bitmap. MKWRITE: PTEs are installed read-only; the
@@ -188,7 +188,7 @@ export class BoDirtyTracker {
   /**
    * vmw_bo_dirty_transfer_to_res: move the set bits of the resource's page span
    * into the resource, clearing them. The limit is min(resource end, dirty end):
-   * the shipped max() (§6.C1, config.transferClampsWithMax) walks past the
+   * the shipped max() (bug C1 in docs/fidelity.md, config.transferClampsWithMax) walks past the
    * resource and steals a neighbour's bits.
    */
   transferToResource(res: Resource): number {

@@ -1,8 +1,7 @@
 import { WouldDeadlockError } from '../core/index.js';
 
 /**
- * A buffer object's reservation (its dma_resv lock, kernel-semantics §3.7,
- * §3.9): the dirty tracker's scans, method switches and harvests hold it, and
+ * A buffer object's reservation (its dma_resv lock): the dirty tracker's scans, method switches and harvests hold it, and
  * the fault and mkwrite handlers take it, so a CPU write can never land in the
  * middle of a scan's view of the BO. It waits or retries instead.
  *

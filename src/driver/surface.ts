@@ -16,16 +16,16 @@ export interface SurfaceLayout {
   imagePitch?: number;
 }
 
-/** A dirty box within one z-slice run; d > 1 only for whole slices. */
+/** A dirty box within one z-slice run; `d > 1` only for whole slices. */
 interface Box { x: number; y: number; z: number; w: number; h: number; d: number }
 
 /**
  * A 2D/3D image with pitches in a BO (one subresource). Dirty BO byte ranges
- * become boxes (kernel-semantics §3.10): a range within one row gives a
+ * become boxes: a range within one row gives a
  * partial-row box, a range over several rows of a slice a full-width band,
  * whole slices a full box. Boxes of a slice that touch or overlap in rows are
  * merged to their bounding box, so the union never loses a part (the flaw of
- * §6.C5, where lowering the start kept the old length, cannot happen here).
+ * bug C5 in docs/fidelity.md, where lowering the start kept the old length, cannot happen here).
  */
 export class SurfaceResource extends Resource implements SurfaceLike {
   readonly width: number;

@@ -15,7 +15,7 @@ export interface ReadCoherence {
 }
 
 /**
- * vm_ops of BO mappings (vmw_bo_vm_fault / vmw_bo_vm_mkwrite, §3.7).
+ * vm_ops of BO mappings (vmw_bo_vm_fault / vmw_bo_vm_mkwrite).
  *
  * Both handlers take the BO's reservation, which the tracker holds while it
  * scans, switches method or harvests: while it is held they ask for a retry
@@ -83,7 +83,7 @@ export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: Re
         p = to;
       }
     },
-    // TTM's COW rule (§6.C9): a private mapping of a BO may never be writable —
+    // TTM's COW rule (C9 in docs/fidelity.md): a private mapping of a BO may never be writable —
     // its writes would go to anonymous copies the tracker never sees.
     mmap(flags) {
       return isCow(flags) && flags & VM_WRITE ? 'a private (copy-on-write) mapping of a BO cannot be writable' : null;

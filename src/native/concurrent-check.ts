@@ -3,7 +3,7 @@ import { PAGE_IS_WRITTEN } from '../core/index.js';
 import { LinuxWpMemory } from './linux-memory.js';
 
 /**
- * The seed thread's question asked of real hardware: while worker threads
+ * The deferred-flush race question asked of real hardware: while worker threads
  * store into shared memory, the main thread repeatedly scans-and-protects
  * (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING over PAGE_IS_WRITTEN) and copies the
  * reported pages into a separate "device" copy. After the writers stop and

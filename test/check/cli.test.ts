@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../../src/cli/args.js';
+import { UsageError } from '../../src/cli/options.js';
 import { CHECK_HELP, checkCommand } from '../../src/cli/check-command.js';
 
 async function run(...argv: string[]): Promise<{ code: number; lines: string[]; errors: string[] }> {

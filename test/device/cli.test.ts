@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { WireClient } from '../../src/conformance/index.js';
 
-// src/cli/main.ts is not ours to wire; run deviceCommand directly, as main would.
-const command = fileURLToPath(new URL('../../src/cli/device-command.js', import.meta.url));
-const runner = `import(${JSON.stringify(command)}).then((m) => m.deviceCommand(process.argv.slice(1))).then((c) => process.exit(c));`;
+const CLI = 'dist/src/cli/main.js';
 
 interface Run {
   code: number | null;
@@ -16,7 +13,7 @@ interface Run {
 
 /** Starts the CLI; resolves `listening` with the first stdout line and `done` at exit. */
 function start(args: string[]): { listening: Promise<string>; done: Promise<Run>; kill(sig: NodeJS.Signals): void } {
-  const child = spawn(process.execPath, ['-e', runner, '--', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'device', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let onLine: (line: string) => void = () => {};
@@ -77,15 +74,17 @@ describe('vgpu-dirty device (CLI)', () => {
 
   it('exits 2 with a clear message on bad arguments', async () => {
     for (const [args, text] of [
-      [['--port', 'eighty'], /--port: expected a number/],
-      [['--frobnicate'], /Unknown option '--frobnicate'/],
-      [['--port', '70000'], /port must be an integer in \[0, 65535\]/],
-      [['--max-message-size', '10'], /maxMessageSize must be an integer in \[1024/],
-      [['extra'], /Unexpected argument 'extra'/],
-      [['--fail-nth', '0'], /--fail-nth counts from 1/],
+      [['--port', 'eighty'], /--port must be an integer >= 0 and <= 65535, got 'eighty'/],
+      [['--port', '1k'], /--port must be an integer >= 0 and <= 65535, got '1k'/],
+      [['--port', '-1'], /--port must be an integer >= 0 and <= 65535, got '-1'/],
+      [['--frobnicate'], /unknown option --frobnicate/],
+      [['--port', '70000'], /--port must be an integer >= 0 and <= 65535, got '70000'/],
+      [['--max-message-size', '10'], /--max-message-size must be a byte count \(an integer, optionally with k, m or g\) >= 1024/],
+      [['extra'], /unexpected argument 'extra'/],
+      [['--fail-nth', '0'], /--fail-nth must be an integer >= 1/],
       [['--token', 'x', '--control-token', 'x'], /controlToken must differ from token/],
       [['--features', 'surfaces,warp'], /unknown feature 'warp'/],
-      [['--idle-timeout', 'soon'], /--idle-timeout: expected a number/],
+      [['--idle-timeout', 'soon'], /--idle-timeout must be an integer >= 0 and <= 86400000, got 'soon'/],
     ] as const) {
       const r = await start([...args]).done;
       assert.equal(r.code, 2, args.join(' '));
@@ -111,7 +110,7 @@ describe('vgpu-dirty device (CLI)', () => {
   it('prints usage on --help', async () => {
     const r = await start(['--help']).done;
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /^usage: vgpu-dirty device \[options\]/);
-    assert.match(r.stdout, /--max-total-bytes N/);
+    assert.match(r.stdout, /^Usage: vgpu-dirty device \[options\]/);
+    assert.match(r.stdout, /--max-total-bytes SIZE/);
   });
 });

@@ -101,6 +101,6 @@ describe('replay', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }
     const help = await runCli(['replay', '--help']);
-    assert.match(help.stdout, /^vgpu-dirty replay <recording>/);
+    assert.match(help.stdout, /^Usage: vgpu-dirty replay <recording>/);
   });
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Namespace } from '../../device/store.js';
-import { UsageError } from '../../src/cli/args.js';
+import { UsageError } from '../../src/cli/options.js';
 import { SOAK_HELP, soakCommand } from '../../src/cli/soak-command.js';
 
 async function run(...argv: string[]): Promise<{ code: number; lines: string[] }> {
