@@ -2,12 +2,14 @@ import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs, UsageError } from './args.js';
 import { FrameSampler, startDashboard, writeReport } from '../ui/index.js';
-import { type MainJobReport, runMainJob, STRATEGIES, type Strategy } from '../workload/main-job.js';
+import { resolveStrategy, StrategyError } from '../driver/strategies/loader.js';
+import { type MainJobReport, type MemoryKind, runMainJob, STRATEGIES } from '../workload/main-job.js';
 
 export const RUN_HELP = `vgpu-dirty run [--frames N | --seconds N] [--device ws://HOST:PORT] [--token T]
                [--connect-timeout MS] [--control] [--control-token T] [--gpu-every N]
-               [--strategy adaptive|pagetable|mkwrite|full] [--cpus N] [--window N]
-               [--verify-every N] [--json] [--ui [--ui-port P]] [--report FILE.html]
+               [--strategy NAME|./module.js] [--memory simulated|real] [--cpus N]
+               [--window N] [--verify-every N] [--json] [--ui [--ui-port P]]
+               [--report FILE.html]
 
 The main job (what 'npm start' runs). Starts an embedded device in-process
 (or uses --device), creates a 1920x1080x4 framebuffer surface and a 4 MiB
@@ -23,6 +25,14 @@ memory) is verified every --verify-every frames (default 60) and at the end.
 Default: 360 frames (6 s); --frames 0 runs until Ctrl-C. Ctrl-C (or SIGTERM)
 ends a run after the current frame, with the final verification and the
 summary; a second one quits at once.
+
+--strategy picks how BOs are dirty-tracked: ${STRATEGIES.join(', ')}
+(default adaptive; docs/strategies.md), or a module path (./my-tracker.js) whose
+default export is a DirtyStrategy. --memory real puts the BOs in real memfd
+shared memory of this process, tracked by the running kernel's userfaultfd
+write-protect and PAGEMAP_SCAN (Linux 6.7+ and the optional koffi package;
+strategy uffd-wp, the default there, or full); when that is not possible the
+run ends at once with the one-line reason.
 
 --ui serves a live dashboard on http://127.0.0.1:P/ (--ui-port, default any
 free port; the URL is printed on stderr): the device's copy of the
@@ -49,7 +59,8 @@ export async function runCommand(argv: readonly string[], out: (line: string) =>
     control: { type: 'flag' },
     'control-token': { type: 'string' },
     'gpu-every': { type: 'int', min: 0, max: 1_000_000 },
-    strategy: { type: 'string', choices: STRATEGIES },
+    strategy: { type: 'string' },
+    memory: { type: 'string', choices: ['simulated', 'real'] },
     cpus: { type: 'int', min: 2, max: 64 },
     window: { type: 'int', min: 1, max: 1024 },
     'verify-every': { type: 'int', min: 0 },
@@ -72,6 +83,10 @@ export async function runCommand(argv: readonly string[], out: (line: string) =>
   const reportFile = a.report as string | undefined;
   if (reportFile !== undefined) requireWritableDir(reportFile);
   const frames = (a.frames as number | undefined) ?? ((a.seconds as number | undefined) ?? 6) * 60;
+  const memory = (a.memory as MemoryKind | undefined) ?? 'simulated';
+  const strategy = await resolveStrategy((a.strategy as string | undefined) ?? (memory === 'real' ? 'uffd-wp' : 'adaptive')).catch((e: unknown) => {
+    throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
+  });
   const tty = process.stderr.isTTY && !a.json;
   const stop = new AbortController();
   let running = true;
@@ -95,7 +110,8 @@ export async function runCommand(argv: readonly string[], out: (line: string) =>
       control: a.control === true,
       controlToken: a['control-token'] as string | undefined,
       gpuEvery: a['gpu-every'] as number | undefined,
-      strategy: a.strategy as Strategy | undefined,
+      strategy,
+      memory,
       cpus: a.cpus as number | undefined,
       verifyEvery: a['verify-every'] as number | undefined,
       writeback: a.window !== undefined ? { windowBatches: a.window as number } : undefined,
@@ -154,7 +170,7 @@ function table(r: MainJobReport): string[] {
     ['TLB flushes / IPIs', `${r.tlbFlushes} / ${r.ipis}`],
     ['device writes / readbacks', `${r.deviceWrites} / ${r.readbacks}`],
     ['flush errors', String(r.flushErrors)],
-    ['strategy', r.strategy],
+    ['strategy', r.memory === 'real' ? `${r.strategy} (real memory)` : r.strategy],
     ['wall time', `${r.seconds.toFixed(1)} s`],
     ['coherency', r.coherent ? 'OK' : `FAILED (${r.differingPages} pages differ)`],
   ];
