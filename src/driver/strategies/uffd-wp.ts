@@ -1,7 +1,7 @@
 import {
   type Bitmap, type Mm, PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, type PageRegion, type PmScanArgs,
   UFFD_FEATURE_WP_ASYNC, UFFD_FEATURE_WP_UNPOPULATED, Userfaultfd, VM_MAYWRITE, VM_UFFD_WP, type Vma, type WpMemory,
-  InvalidArgumentError, pagemapScan, userfaultfdOf,
+  InvalidArgumentError, PTE_PRESENT, pagemapScan, userfaultfdOf,
 } from '../../core/index.js';
 import type { Bo } from '../bo.js';
 import type { DirtyStrategy, DirtyTracker, ScanReport } from './contract.js';
@@ -46,17 +46,32 @@ class UffdWpTracker extends DirtyRecord implements DirtyTracker {
 
   mkwrite(): void {}
 
-  /** Register a new mapping of the BO at once, so nothing written through it is missed or over-reported. */
+  /**
+   * Register a new mapping of the BO at once. A VMA nothing was ever mapped
+   * through (no present PTE) cannot have been written: protecting it whole
+   * loses nothing and over-reports nothing. Otherwise (mm.mmap merged it
+   * with an older VMA) it is adopted like a mapping found at a scan.
+   */
   mapped(vma: Vma): void {
     const first = Math.max(this.bo.offset, vma.pgoff);
     const last = Math.min(this.bo.offset + this.bo.pages, vma.pgoffEnd);
-    if (first < last) this.bo.reservation.hold('register', () => this.register(vma, vma.addressOf(first), vma.addressOf(last)));
+    if (first >= last || vma.flags & VM_UFFD_WP || !(vma.flags & VM_MAYWRITE)) return;
+    const s = vma.addressOf(first);
+    const e = vma.addressOf(last);
+    this.bo.reservation.hold('register', () => {
+      const uffd = this.uffds.of(vma.mm);
+      const untouched = !anyPresent(vma.mm, s, e);
+      uffd.register(s, e - s);
+      if (untouched) uffd.writeProtect(s, e - s, true);
+    });
   }
 
   scan(): ScanReport {
     return this.bo.reservation.hold('scan', () => {
+      // Adopt mappings the tracker was not told of: registered but not protected, so the
+      // scan below reports (and protects) every page that may have been written through them.
       forEachBoMapping(this.bo, 0, this.pages, (vma, s, e) => {
-        if (!(vma.flags & VM_UFFD_WP)) this.register(vma, s, e);
+        if (!(vma.flags & VM_UFFD_WP) && vma.flags & VM_MAYWRITE) this.uffds.of(vma.mm).register(s, e - s);
       });
       let found = 0;
       forEachBoMapping(this.bo, 0, this.pages, (vma, s, e) => {
@@ -85,14 +100,12 @@ class UffdWpTracker extends DirtyRecord implements DirtyTracker {
     });
     scratch.peekDirty(out);
   }
+}
 
-  /** UFFDIO_REGISTER (mode WP) of [s, e) of vma in its process, then UFFDIO_WRITEPROTECT of it. */
-  private register(vma: Vma, s: number, e: number): void {
-    if (!(vma.flags & VM_MAYWRITE)) return; // never writable: nothing to track
-    const uffd = this.uffds.of(vma.mm);
-    uffd.register(s, e - s);
-    uffd.writeProtect(s, e - s, true);
-  }
+/** Whether any page of [start, end) of mm has a present PTE. */
+function anyPresent(mm: Mm, start: number, end: number): boolean {
+  for (let vpn = start / mm.pageSize; vpn < end / mm.pageSize; vpn++) if (mm.readPte(vpn) & PTE_PRESENT) return true;
+  return false;
 }
 
 /** PAGEMAP_SCAN of [start, end) of mm, looping from walk_end while the vector fills. */
