@@ -26,9 +26,9 @@ Default: 360 frames (6 s); --frames 0 runs until Ctrl-C. Ctrl-C (or SIGTERM)
 ends a run after the current frame, with the final verification and the
 summary; a second one quits at once.
 
---strategy picks how BOs are dirty-tracked: ${STRATEGIES.join(', ')}
-(default adaptive; docs/strategies.md), or a module path (./my-tracker.js) whose
-default export is a DirtyStrategy. --memory real puts the BOs in real memfd
+--strategy picks how BOs are dirty-tracked (docs/strategies.md): one of
+${STRATEGIES.join(', ')} (default adaptive), or a module
+path (./my-tracker.js) whose default export is a DirtyStrategy. --memory real puts the BOs in real memfd
 shared memory of this process, tracked by the running kernel's userfaultfd
 write-protect and PAGEMAP_SCAN (Linux 6.7+ and the optional koffi package;
 strategy uffd-wp, the default there, or full); when that is not possible the

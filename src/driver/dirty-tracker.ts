@@ -6,6 +6,7 @@ import type { Bo } from './bo.js';
 import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from './config.js';
 import type { Resource } from './resource.js';
 import type { DirtyTracker, ScanReport } from './strategies/contract.js';
+import { forEachBoMapping } from './strategies/mappings.js';
 import { DirtyRecord } from './strategies/record.js';
 
 export type DirtyMethod = 'pagetable' | 'mkwrite';
@@ -206,7 +207,7 @@ export class BoDirtyTracker extends DirtyRecord implements DirtyTracker {
    * span into the resource (transferToResource).
    */
   transferToResource(res: Resource): number {
-    return transferToResource(this, res);
+    return transferToResource(this, res, this.bo.space.pageSize);
   }
 
   /** vmw_bo_dirty_clear_res: a full upload made the resource's bits redundant. */
@@ -251,8 +252,7 @@ export interface TrackerState {
  * ranges of the resource. Pages outside the span (a buggy tracker's, see
  * DirtyConfig.transferClampsWithMax) are clipped by the resource and lost.
  */
-export function transferToResource(tracker: DirtyTracker, res: Resource): number {
-  const ps = res.bo.space.pageSize;
+export function transferToResource(tracker: DirtyTracker, res: Resource, ps = res.bo.space.pageSize): number {
   const [rs, re] = res.pageSpan();
   return tracker.takeDirty(rs, re, (s, e) => res.dirtyRangeAdd(s * ps, e * ps));
 }
@@ -263,10 +263,5 @@ export function transferToResource(tracker: DirtyTracker, res: Resource): number
  * file pages, so a protected page stays protected when it faults back in.
  */
 export function zapBoPages(bo: Bo, from: number, to: number): void {
-  const first = bo.offset + from;
-  for (const vma of bo.mapping.vmasIntersecting(first, to - from)) {
-    const s = vma.addressOf(Math.max(first, vma.pgoff));
-    const e = vma.addressOf(Math.min(bo.offset + to, vma.pgoffEnd));
-    vma.mm.zapRange(s, e, 'clear', true);
-  }
+  forEachBoMapping(bo, from, to, (vma, s, e) => vma.mm.zapRange(s, e, 'clear', true));
 }
