@@ -10,7 +10,7 @@
 //   2. the unit tests of the target file (node --test).
 // A mutant that hangs is killed by a timeout. Written by hand rather than with
 // StrykerJS: the checker stage runs in-process against compiled output, and
-// only the four target files are mutated.
+// only the target files are mutated.
 //
 // The compiled tree is copied to dist-mutant-<job>/ (one per parallel job);
 // dist/ is never touched. Needs a build (npm run mutate builds first).
@@ -30,6 +30,8 @@ const TARGETS = {
     'test/core/guarantees.property.test.js', 'test/core/mm.test.js', 'test/check/reduction.test.js',
   ],
   'src/driver/dirty-tracker.ts': ['test/driver/tracker.test.js', 'test/driver/reservation.test.js', 'test/driver/e2e.test.js'],
+  // The tracker's record (transfer, clear, mark) since the strategy contract split it out of dirty-tracker.ts.
+  'src/driver/strategies/record.ts': ['test/driver/tracker.test.js', 'test/driver/strategy-semantics.test.js', 'test/driver/e2e.test.js'],
   'src/driver/writeback.ts': ['test/driver/e2e.test.js', 'test/driver/fault-recovery.test.js', 'test/driver/bounds.test.js'],
 };
 const CHILD_TIMEOUT_MS = 120_000;

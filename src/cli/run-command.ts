@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import { type CommandIo, type CommandSpec, UsageError, type Values, WS_URL } from './options.js';
 import { ProgressLine } from './progress.js';
 import { FrameSampler, startDashboard, writeReport } from '../ui/index.js';
-import { type MainJobReport, runMainJob, STRATEGIES, type Strategy } from '../workload/main-job.js';
+import { resolveStrategy, StrategyError } from '../driver/strategies/loader.js';
+import { type MainJobReport, type MemoryKind, runMainJob, STRATEGIES } from '../workload/main-job.js';
 
 export const RUN: CommandSpec = {
   name: 'run',
@@ -22,7 +23,8 @@ Progress goes to stderr (not with --json): a bar with rate and ETA on a terminal
     { name: 'control', type: 'flag', description: "with --device: open a 'control' connection so the device renders too (needs --control-token)" },
     { name: 'control-token', type: 'string', value: 'T', description: "the device's control token" },
     { name: 'gpu-every', type: 'int', min: 0, max: 1_000_000, default: 20, description: 'frames between device-side renders; 0 = never' },
-    { name: 'strategy', type: 'string', choices: STRATEGIES, default: 'adaptive', description: "how dirty pages are found: the tracker switching methods, one method only, or 'full' (send whole BOs)" },
+    { name: 'strategy', type: 'string', value: 'NAME|./module.js', defaultText: 'adaptive (uffd-wp with --memory real)', description: `how BOs are dirty-tracked (docs/strategies.md): one of ${STRATEGIES.join(', ')}, or a module path whose default export is a DirtyStrategy` },
+    { name: 'memory', type: 'string', choices: ['simulated', 'real'], default: 'simulated', description: "where BOs live: simulated frames, or real memfd shared memory of this process tracked by the running kernel's userfaultfd write-protect and PAGEMAP_SCAN (Linux 6.7+ and the optional koffi package; strategy uffd-wp or full); when that is not possible the run ends at once with the one-line reason" },
     { name: 'cpus', type: 'int', min: 2, max: 64, default: 4, description: 'simulated CPUs' },
     { name: 'window', type: 'int', min: 1, max: 1024, description: 'writeback batches in flight at once' },
     { name: 'verify-every', type: 'int', min: 0, max: 1_000_000, default: 60, description: 'frames between coherence checks; 0 = at the end only' },
@@ -47,6 +49,10 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
   const reportFile = a.report as string | undefined;
   if (reportFile !== undefined) requireWritableDir(reportFile);
   const frames = (a.frames as number | undefined) ?? ((a.seconds as number | undefined) ?? 6) * 60;
+  const memory = (a.memory as MemoryKind | undefined) ?? 'simulated';
+  const strategy = await resolveStrategy((a.strategy as string | undefined) ?? (memory === 'real' ? 'uffd-wp' : 'adaptive')).catch((e: unknown) => {
+    throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
+  });
   const progress = a.json ? null : new ProgressLine(io.err, { label: 'run', unit: 'frames', total: frames > 0 ? frames : undefined });
   const log = (line: string) => (progress !== null ? progress.log(line) : io.err.write(`${line}\n`));
   const stop = new AbortController();
@@ -70,7 +76,8 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
       control: a.control === true,
       controlToken: a['control-token'] as string | undefined,
       gpuEvery: a['gpu-every'] as number | undefined,
-      strategy: a.strategy as Strategy | undefined,
+      strategy,
+      memory,
       cpus: a.cpus as number | undefined,
       verifyEvery: a['verify-every'] as number | undefined,
       writeback: a.window !== undefined ? { windowBatches: a.window as number } : undefined,
@@ -123,7 +130,7 @@ function table(r: MainJobReport): string[] {
     ['TLB flushes / IPIs', `${r.tlbFlushes} / ${r.ipis}`],
     ['device writes / readbacks', `${r.deviceWrites} / ${r.readbacks}`],
     ['flush errors', String(r.flushErrors)],
-    ['strategy', r.strategy],
+    ['strategy', r.memory === 'real' ? `${r.strategy} (real memory)` : r.strategy],
     ['wall time', `${r.seconds.toFixed(1)} s`],
     ['coherency', r.coherent ? 'OK' : `FAILED (${r.differingPages} pages differ)`],
   ];

@@ -1,16 +1,18 @@
 import { Bitmap, InvalidArgumentError, type Machine, type Mapping, OutOfMemoryError, requireInteger } from '../core/index.js';
+import { type BoStore, SimulatedBoStore } from './bo-store.js';
 import { Definition } from './definition.js';
-import type { BoDirtyTracker } from './dirty-tracker.js';
 import { Reservation } from './reservation.js';
 import type { Resource } from './resource.js';
+import type { DirtyTracker } from './strategies/contract.js';
 
 /**
  * A buffer object: `pages` pages at pgoff `offset` of the device's single
- * address space (its fake mmap offset), backed by its own frames.
+ * address space (its fake mmap offset), backed by its store: its own
+ * simulated frames, or real memory.
  */
 export class Bo {
-  /** Dirty tracker while any coherent user exists (`vbo->dirty`). */
-  tracker: BoDirtyTracker | null = null;
+  /** Dirty tracker while any coherent user exists (vbo->dirty); its strategy's. */
+  tracker: DirtyTracker | null = null;
   /** The BO's reservation (dma_resv): held by tracker scans, taken by the fault handlers. */
   readonly reservation = new Reservation();
   /** Resources backed by this BO, sorted by byte offset (the BO's res_tree). */
@@ -30,7 +32,7 @@ export class Bo {
   /** Settles when the readback in flight for this BO lands in guest memory. */
   readback: Promise<void> | null = null;
 
-  constructor(readonly space: BoSpace, readonly id: number, readonly offset: number, readonly size: number) {
+  constructor(readonly space: BoSpace, readonly id: number, readonly offset: number, readonly size: number, readonly store: BoStore) {
     this.deviceNewer = new Bitmap(this.pages);
   }
 
@@ -54,7 +56,7 @@ export class Bo {
 
   /** The bytes of BO page i (no copy). */
   page(i: number): Uint8Array {
-    return this.mapping.page(this.offset + i)!;
+    return this.store.page(i);
   }
 
   /** BO pages [from, to) that bytes [offset, offset + length) touch, clamped to the BO. */
@@ -112,7 +114,7 @@ export class Bo {
 }
 
 /**
- * The device's address space (`bdev->dev_mapping`): one Mapping in which every BO
+ * The device's address space (bdev->dev_mapping): one Mapping in which every BO
  * occupies its own pgoff range, allocated first-fit. Looking up the BO of a
  * pgoff is a binary search over BOs (once per fault, never per access).
  */
@@ -129,8 +131,11 @@ export class BoSpace {
     return this.bos;
   }
 
-  /** Allocate a BO of `size` bytes with fresh zeroed frames. */
-  create(size: number): Bo {
+  /**
+   * Allocate a BO of `size` bytes: fresh zeroed frames, or the store
+   * `store(pages)` makes (real memory). Either way it takes its pgoff range.
+   */
+  create(size: number, store?: (pages: number) => BoStore): Bo {
     requireInteger('BO size', size, 1);
     const pages = Math.ceil(size / this.pageSize);
     let offset = 0;
@@ -141,8 +146,7 @@ export class BoSpace {
       offset = b.offset + b.pages;
     }
     if (offset + pages > this.mapping.nrPages) throw new OutOfMemoryError(`no room for a ${pages}-page BO in the device address space`);
-    this.mapping.populate(offset, pages);
-    const bo = new Bo(this, this.nextId++, offset, size);
+    const bo = new Bo(this, this.nextId++, offset, size, store?.(pages) ?? new SimulatedBoStore(this.mapping, offset, pages));
     this.bos.splice(i, 0, bo);
     return bo;
   }
@@ -152,7 +156,8 @@ export class BoSpace {
     const i = this.bos.indexOf(bo);
     if (i < 0) return;
     bo.destroyed = true;
-    this.mapping.release(bo.offset, bo.pages);
+    bo.tracker?.dispose?.();
+    bo.store.release();
     this.bos.splice(i, 1);
   }
 

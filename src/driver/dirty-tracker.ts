@@ -1,14 +1,18 @@
 import {
-  Bitmap, type DirtyRange, cleanRecordSharedMappingRange, wpSharedMappingRange,
+  type Bitmap, type DirtyRange, type MmWalk, PTE_DIRTY, type WalkOps,
+  cleanRecordSharedMappingRange, walkPageMapping, wpSharedMappingRange,
 } from '../core/index.js';
 import type { Bo } from './bo.js';
 import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from './config.js';
 import type { Resource } from './resource.js';
+import type { DirtyTracker, ScanReport } from './strategies/contract.js';
+import { forEachBoMapping } from './strategies/mappings.js';
+import { DirtyRecord } from './strategies/record.js';
 
 export type DirtyMethod = 'pagetable' | 'mkwrite';
 
-/** What one scan did, for tests and statistics. */
-export interface ScanResult {
+/** What one scan of the vmwgfx tracker did, for tests and statistics. */
+export interface ScanResult extends ScanReport {
   method: DirtyMethod;
   /** PTEs cleaned (PAGETABLE) or write-protected (MKWRITE) by the scan itself. */
   found: number;
@@ -18,24 +22,22 @@ export interface ScanResult {
 }
 
 /**
- * Per-BO dirty tracking (struct vmw_bo_dirty).
- * Bit i set ⇔ BO page i has data the device does not have yet; [start, end)
- * over-approximates the set bits, empty when `start >= end`.
+ * The vmwgfx tracker (struct vmw_bo_dirty, kernel-semantics §3.2–3.8) on the
+ * DirtyTracker contract: the strategies `adaptive`, `pagetable` and `mkwrite`
+ * (the last two pin the method through the config). Its record is the
+ * DirtyRecord it extends.
  *
  * PAGETABLE: PTEs are writable; the hardware D bits are the record and a scan
  * cleans them into the bitmap. MKWRITE: PTEs are installed read-only; the
  * first write to a page faults into mkwrite, which sets the bit *before* the
  * PTE becomes writable; a scan write-protects [start, end) again.
  *
- * Every entry point that walks the BO's mappings (add, scan, preUnmap, unmap)
- * holds the BO's reservation throughout, and the fault handlers take it
- * (vm-ops.ts): a method switch changes what a fault must do with a page, so
- * no fault may run half-way through one.
+ * Every entry point that walks the BO's mappings (add, scan, beforeUnmap,
+ * unmap) holds the BO's reservation throughout, and the fault handlers take
+ * it (vm-ops.ts): a method switch changes what a fault must do with a page,
+ * so no fault may run half-way through one.
  */
-export class BoDirtyTracker {
-  readonly bitmap: Bitmap;
-  start: number;
-  end: number;
+export class BoDirtyTracker extends DirtyRecord implements DirtyTracker {
   method: DirtyMethod;
   /** Consecutive scans that voted to switch method. */
   changeCount = 0;
@@ -45,9 +47,7 @@ export class BoDirtyTracker {
   switches = 0;
 
   private constructor(readonly bo: Bo, readonly config: DirtyConfig) {
-    this.bitmap = new Bitmap(bo.pages);
-    this.start = bo.pages;
-    this.end = 0;
+    super(bo.pages, config.transferClampsWithMax);
     this.method = bo.pages < config.mkwriteThresholdPages ? 'pagetable' : 'mkwrite';
   }
 
@@ -58,17 +58,24 @@ export class BoDirtyTracker {
    */
   static add(bo: Bo, config: DirtyConfig = DEFAULT_DIRTY_CONFIG): BoDirtyTracker {
     if (bo.tracker !== null) {
+      if (!(bo.tracker instanceof BoDirtyTracker)) throw new TypeError(`BO ${bo.id} already has a tracker of another strategy (${bo.tracker.method})`);
       bo.tracker.refCount++;
       return bo.tracker;
     }
+    const t = BoDirtyTracker.create(bo, config);
+    bo.tracker = t;
+    return t;
+  }
+
+  /** A new tracker for bo, write-protected when it starts in MKWRITE; the caller attaches it. */
+  static create(bo: Bo, config: DirtyConfig): BoDirtyTracker {
     const t = new BoDirtyTracker(bo, config);
-    bo.reservation.hold('dirty-add', () => {
-      bo.tracker = t;
-      if (t.method === 'mkwrite') {
+    if (t.method === 'mkwrite') {
+      bo.reservation.hold('dirty-add', () => {
         wpSharedMappingRange(bo.mapping, bo.offset, bo.pages);
         t.cleanRecord(0, bo.pages, t);
-      }
-    });
+      });
+    }
     return t;
   }
 
@@ -100,8 +107,14 @@ export class BoDirtyTracker {
     if (--this.refCount === 0) this.bo.tracker = null;
   }
 
-  get empty(): boolean {
-    return this.end <= this.start;
+  /** The fault handler maps read-only under MKWRITE, so the first write reaches mkwrite. */
+  mapWritable(): boolean {
+    return this.method !== 'mkwrite';
+  }
+
+  /** vmw_bo_vm_mkwrite: record BO page i before its PTE becomes writable. */
+  mkwrite(page: number): void {
+    this.recordWrite(page);
   }
 
   /** vmw_bo_dirty_scan: harvest dirty pages into the bitmap and vote on the method. */
@@ -147,28 +160,22 @@ export class BoDirtyTracker {
     return { method: 'mkwrite', found, switchedTo, changeCount: this.changeCount };
   }
 
-  /** mkwrite handler: record BO page i before its PTE becomes writable. */
+  /** mkwrite handler: record BO page i before its PTE becomes writable (MKWRITE only). */
   recordWrite(page: number): void {
-    if (this.method !== 'mkwrite' || this.bitmap.test(page)) return;
-    this.bitmap.set(page);
-    if (page < this.start) this.start = page;
-    if (page + 1 > this.end) this.end = page + 1;
-  }
-
-  /** Mark [from, to) dirty (resync after a device reset, full uploads). */
-  markDirty(from: number, to: number): void {
-    if (from >= to) return;
-    this.bitmap.setRange(from, to);
-    this.start = Math.min(this.start, from);
-    this.end = Math.max(this.end, to);
+    if (this.method === 'mkwrite') this.set(page);
   }
 
   /**
    * vmw_bo_dirty_pre_unmap: unmapping destroys hardware D bits, so PAGETABLE
    * harvests [from, to) first; MKWRITE already has them in the bitmap.
    */
-  preUnmap(from: number, to: number): void {
+  beforeUnmap(from: number, to: number): void {
     this.bo.reservation.hold('pre-unmap', () => this.harvest(from, to));
+  }
+
+  /** The old name of beforeUnmap. */
+  preUnmap(from: number, to: number): void {
+    this.beforeUnmap(from, to);
   }
 
   /** vmw_bo_dirty_unmap: harvest, then zap every CPU mapping of BO pages [from, to). */
@@ -186,50 +193,47 @@ export class BoDirtyTracker {
   }
 
   /**
-   * vmw_bo_dirty_transfer_to_res: move the set bits of the resource's page span
-   * into the resource, clearing them. The limit is min(resource end, dirty end):
-   * the shipped max() (bug C1 in docs/fidelity.md, config.transferClampsWithMax) walks past the
-   * resource and steals a neighbour's bits.
+   * The record, and under PAGETABLE the D bits of every PTE mapping the BO
+   * (only a scan moves them into the bitmap). Under MKWRITE the D bits are
+   * stale (a write-protect scan leaves them): the bitmap is the record.
+   */
+  override peekDirty(out: Bitmap): void {
+    super.peekDirty(out);
+    if (this.method === 'pagetable') walkPageMapping(this.bo.mapping, this.bo.offset, this.bo.pages, dirtyBitOps, { offset: this.bo.offset, out });
+  }
+
+  /**
+   * vmw_bo_dirty_transfer_to_res: move the set bits of the resource's page
+   * span into the resource (transferToResource).
    */
   transferToResource(res: Resource): number {
-    const [rs, re] = res.pageSpan();
-    if (rs >= this.end || re <= this.start) return 0;
-    let cur = Math.max(rs, this.start);
-    const lim = this.config.transferClampsWithMax ? Math.max(re, this.end) : Math.min(re, this.end);
-    let moved = 0;
-    while (cur < lim) {
-      const s = this.bitmap.findNextSet(cur, lim);
-      if (s >= lim) break;
-      const e = this.bitmap.findNextClear(s + 1, lim);
-      this.bitmap.clearRange(s, e);
-      res.dirtyRangeAdd(s * this.bo.space.pageSize, e * this.bo.space.pageSize);
-      moved += e - s;
-      cur = e + 1;
-    }
-    this.shrink(rs, lim);
-    return moved;
+    return transferToResource(this, res, this.bo.space.pageSize);
   }
 
   /** vmw_bo_dirty_clear_res: a full upload made the resource's bits redundant. */
   clearResource(res: Resource): void {
-    const [rs, re] = res.pageSpan();
-    if (rs >= this.end || re <= this.start) return;
-    const s = Math.max(rs, this.start);
-    const e = Math.min(re, this.end);
-    this.bitmap.clearRange(s, e);
-    this.shrink(rs, e);
-  }
-
-  /** Shrink [start, end) after clearing [rs, lim) when an edge falls inside it. */
-  private shrink(rs: number, lim: number): void {
-    if (rs <= this.start && this.start < lim) this.start = lim;
-    if (rs < this.end && this.end <= lim) this.end = rs;
+    this.clearDirty(...res.pageSpan());
   }
 
   private cleanRecord(from: number, nr: number, range: DirtyRange): number {
     return cleanRecordSharedMappingRange(this.bo.mapping, this.bo.offset + from, nr, this.bo.offset, this.bitmap, range);
   }
 }
+
+interface DirtyBitWalk {
+  offset: number;
+  out: Bitmap;
+}
+
+/** A read-only walk: PTEs with D set, no PTE changed, no flush, no notifier. */
+const dirtyBitOps: WalkOps<DirtyBitWalk> = {
+  pteMask: PTE_DIRTY,
+  pteEntry(_table: Int32Array, _index: number, vpn: number, walk: MmWalk<DirtyBitWalk>): number {
+    const vma = walk.vma;
+    walk.private.out.set(vma.pgoff + vpn - vma.start / vma.mm.pageSize - walk.private.offset);
+    return 0;
+  },
+};
 
 /** A copy of a tracker's state (saveState / restoreState). */
 export interface TrackerState {
@@ -242,12 +246,22 @@ export interface TrackerState {
   switches: number;
 }
 
-/** Zap the PTEs of BO pages [from, to) in every process that maps them. */
+/**
+ * Resource transfer (vmw_bo_dirty_transfer_to_res): the tracker hands over
+ * the dirty pages of the resource's page span, which become dirty byte
+ * ranges of the resource. Pages outside the span (a buggy tracker's, see
+ * DirtyConfig.transferClampsWithMax) are clipped by the resource and lost.
+ */
+export function transferToResource(tracker: DirtyTracker, res: Resource, ps = res.bo.space.pageSize): number {
+  const [rs, re] = res.pageSpan();
+  return tracker.takeDirty(rs, re, (s, e) => res.dirtyRangeAdd(s * ps, e * ps));
+}
+
+/**
+ * Zap the PTEs of BO pages [from, to) in every process that maps them
+ * (unmap_mapping_range): uffd-wp markers stay, as the kernel keeps them for
+ * file pages, so a protected page stays protected when it faults back in.
+ */
 export function zapBoPages(bo: Bo, from: number, to: number): void {
-  const first = bo.offset + from;
-  for (const vma of bo.mapping.vmasIntersecting(first, to - from)) {
-    const s = vma.addressOf(Math.max(first, vma.pgoff));
-    const e = vma.addressOf(Math.min(bo.offset + to, vma.pgoffEnd));
-    vma.mm.zapRange(s, e, 'clear');
-  }
+  forEachBoMapping(bo, from, to, (vma, s, e) => vma.mm.zapRange(s, e, 'clear', true));
 }

@@ -4,10 +4,14 @@ import {
 import { type DeviceWrite, type DigestData, type ReadbackData, type Span, DIGEST_BYTES, pageDigests } from '../../protocol/index.js';
 import { DeviceError, DeviceLostError } from './errors.js';
 import { Bo, BoSpace } from './bo.js';
+import type { BoStore } from './bo-store.js';
 import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from './config.js';
 import { type ConnectOptions, DeviceConnection, type ConnectionOptions } from './connection.js';
 import type { Definition } from './definition.js';
-import { BoDirtyTracker, zapBoPages } from './dirty-tracker.js';
+import { zapBoPages } from './dirty-tracker.js';
+import type { DirtyStrategy, TrackerEnv } from './strategies/contract.js';
+import { checkStrategy, checkTracker, StrategyError } from './strategies/loader.js';
+import { adaptiveStrategy } from './strategies/vmwgfx.js';
 import { RefusedDestroys } from './refused-destroys.js';
 import { BufferResource, type Resource } from './resource.js';
 import { SurfaceResource, type SurfaceLayout } from './surface.js';
@@ -20,6 +24,12 @@ export interface DriverOptions {
   url: string;
   token?: string;
   dirty?: Partial<DirtyConfig>;
+  /**
+   * How BOs are dirty-tracked (default: adaptive, the vmwgfx tracker). A
+   * built-in or a user's strategy (resolveStrategy turns a name or module
+   * path into one). It decides the BO memory's kind (PFN map or shmem).
+   */
+  strategy?: DirtyStrategy;
   writeback?: WritebackOptions;
   /** Pages of the device address space (default: all physical frames). */
   capacityPages?: number;
@@ -57,6 +67,7 @@ export class Driver {
   readonly conn: DeviceConnection;
   readonly writeback: WritebackEngine;
   readonly config: DirtyConfig;
+  readonly strategy: DirtyStrategy;
   /** Device sessions that needed a full resync (reconnects). */
   resyncs = 0;
   readbacks = 0;
@@ -64,11 +75,24 @@ export class Driver {
   private readonly refusedDestroys: RefusedDestroys;
   private readonly surfaces: SurfaceResource[] = [];
   private nextSid = 1;
+  private readonly trackerEnv: TrackerEnv;
 
   private constructor(readonly machine: Machine, readonly options: DriverOptions) {
     this.config = { ...DEFAULT_DIRTY_CONFIG, ...options.dirty };
+    this.strategy = checkStrategy(options.strategy ?? adaptiveStrategy, options.strategy?.name ?? 'adaptive');
+    if (this.strategy.machine?.softDirty === true && !machine.config.softDirty) {
+      throw new StrategyError('unsupported', this.strategy.name, `strategy '${this.strategy.name}' needs a machine with soft-dirty tracking (MachineOptions.softDirty; strategyMachineOptions gives it)`);
+    }
+    const shared = new Map<string, unknown>();
+    this.trackerEnv = {
+      config: this.config,
+      shared: <T>(key: string, make: () => T): T => {
+        if (!shared.has(key)) shared.set(key, make());
+        return shared.get(key) as T;
+      },
+    };
     const ops = boVmOps(() => this.space, this.config, { readback: (bo) => this.readback(bo) });
-    const mapping = machine.createMapping(options.capacityPages ?? machine.phys.nrFrames, { ops, name: 'device', populate: false });
+    const mapping = machine.createMapping(options.capacityPages ?? machine.phys.nrFrames, { ops, name: 'device', populate: false, kind: this.strategy.backing ?? 'device' });
     this.space = new BoSpace(machine, mapping);
     this.conn = new DeviceConnection({
       url: options.url,
@@ -109,13 +133,27 @@ export class Driver {
     return d;
   }
 
-  /** A BO of `size` bytes, defined on the device, dirty-tracked unless `tracked` is false. */
-  createBo(size: number, opts: { tracked?: boolean } = {}): Bo {
+  /**
+   * A BO of `size` bytes, defined on the device, dirty-tracked by the
+   * driver's strategy unless `tracked` is false. `store` puts it in other
+   * memory than the machine's frames (real memory: RealBoStore); the
+   * strategy must be able to track that (DirtyStrategy.realMemory).
+   */
+  createBo(size: number, opts: { tracked?: boolean; store?: (pages: number) => BoStore } = {}): Bo {
     this.requireSession();
-    const bo = this.space.create(size);
+    const tracked = opts.tracked ?? true;
+    if (opts.store !== undefined && tracked && this.strategy.realMemory !== true) {
+      throw new StrategyError('unsupported', this.strategy.name, `strategy '${this.strategy.name}' cannot track BOs in real memory (uffd-wp and full can)`);
+    }
+    const bo = this.space.create(size, opts.store);
+    try {
+      if (tracked) bo.tracker = checkTracker(this.strategy.createTracker(bo, this.trackerEnv), this.strategy);
+    } catch (e) {
+      this.space.destroy(bo);
+      throw e;
+    }
     this.bosById.set(bo.id, bo);
     this.defineBo(bo);
-    if (opts.tracked ?? true) BoDirtyTracker.add(bo, this.config);
     return bo;
   }
 
@@ -143,7 +181,22 @@ export class Driver {
     const pgoff = opts.pgoff ?? 0;
     const pages = opts.pages ?? bo.pages - pgoff;
     if (pgoff < 0 || pgoff + pages > bo.pages) throw new InvalidArgumentError(`pages [${pgoff}, ${pgoff + pages}) outside BO ${bo.id}`);
-    return mm.mmap(this.space.mapping, { ...opts, pgoff: bo.offset + pgoff, pages });
+    if (bo.store.kind === 'real') throw new InvalidArgumentError(`BO ${bo.id} is in real memory: write it with cpuWrite, not through a simulated mapping`);
+    const vma = mm.mmap(this.space.mapping, { ...opts, pgoff: bo.offset + pgoff, pages });
+    bo.tracker?.mapped?.(vma);
+    return vma;
+  }
+
+  /**
+   * A CPU store into a BO in real memory (a JS store into its memfd, which
+   * the running kernel tracks). Pages the device changed are read back
+   * first, as the fault path makes a mapped BO's accesses wait.
+   */
+  async cpuWrite(bo: Bo, offset: number, data: Uint8Array): Promise<void> {
+    if (bo.store.kind !== 'real') throw new InvalidArgumentError(`BO ${bo.id} is in simulated memory: write it through a mapping (Cpu.write)`);
+    const [from, to] = bo.pageSpan(offset, data.length);
+    while (bo.deviceNewer.findNextSet(from, to) < to) await this.readback(bo);
+    bo.copyIn(offset, data);
   }
 
   /** Unmap the BO's pages from every process (not a neighbour's that a VMA may also map) and forget it on both sides. */
@@ -231,6 +284,8 @@ export class Driver {
   async close(): Promise<void> {
     this.writeback.close();
     await this.conn.close();
+    // Real memory is mapped into this process: give it back (nothing reads it once writeback is closed).
+    for (const bo of this.space.all) if (bo.store.kind === 'real') bo.store.release();
   }
 
   /** A fresh device session knows nothing: define everything again and upload it all (resync). */
@@ -294,9 +349,10 @@ export class Driver {
   }
 
   /**
-   * The device changed bytes of a BO: harvest the CPU's dirty bits of those
-   * pages and zap every CPU mapping of them, so the next access faults and
-   * waits for the readback.
+   * The device changed bytes of a BO: the tracker keeps what the PTEs of
+   * those pages hold, and every CPU mapping of them is zapped, so the next
+   * access faults and waits for the readback. Real memory has no simulated
+   * mappings: cpuWrite waits instead.
    */
   private onDeviceWrite(msg: DeviceWrite): void {
     const bo = this.bosById.get(msg.bo);
@@ -304,15 +360,18 @@ export class Driver {
     for (const [offset, data] of msg.ranges) {
       const [from, to] = bo.pageSpan(offset, data.length);
       if (from >= to) continue;
-      if (bo.tracker) bo.tracker.unmap(from, to);
-      else zapBoPages(bo, from, to);
+      if (bo.store.kind === 'simulated') {
+        bo.tracker?.beforeUnmap(from, to);
+        zapBoPages(bo, from, to);
+      }
       bo.noteDeviceWrite(offset, data.length);
     }
   }
 
   /** Read back every BO with device changes guest memory lacks. */
   private async readbackAll(): Promise<void> {
-    for (const bo of this.space.all) if (bo.deviceRanges.length > 0) await this.readback(bo);
+    // A readback in flight has taken its ranges out of deviceRanges already: wait for it too.
+    for (const bo of this.space.all) if (bo.deviceRanges.length > 0 || bo.readback !== null) await this.readback(bo);
   }
 
   /**

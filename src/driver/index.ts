@@ -12,3 +12,5 @@ export * from './vm-ops.js';
 export * from './writeback.js';
 export * from './refused-destroys.js';
 export * from './definition.js';
+export * from './bo-store.js';
+export * from './strategies/index.js';

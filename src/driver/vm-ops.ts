@@ -25,15 +25,17 @@ export interface ReadCoherence {
  * fault: SIGBUS outside a BO; a page the device changed waits for its readback
  * (VM_FAULT_RETRY with the promise, so the CPU access retries after it landed);
  * prefault up to `prefault` pages (1 for VM_RAND_READ) without crossing the BO
- * end or the next device-changed page; read-only PTEs when tracked in MKWRITE.
+ * end or the next device-changed page; read-only PTEs when the tracker says
+ * so (DirtyTracker.mapWritable: MKWRITE).
  *
- * mkwrite: records the page in the tracker *before* the PTE becomes writable,
+ * mkwrite: tells the tracker *before* the PTE becomes writable,
  * and makes it writable before releasing the reservation (VM_FAULT_NOPAGE):
  * released first, as vmwgfx does, a scan could transfer the bit in between and
  * the page would then take writes no scan sees (config.mkwriteFinishesUnderReservation).
  *
- * beforeUnmap: a user munmap harvests the PAGETABLE dirty bits of the range
- * before the zap destroys them.
+ * beforeUnmap: a user munmap lets the tracker harvest what the PTEs of the
+ * range hold (PAGETABLE dirty bits, soft-dirty bits, uffd-wp state) before
+ * the zap destroys it.
  *
  * mmap / mprotect: TTM's copy-on-write rule — a private mapping of a BO may be
  * read-only or PROT_NONE, never writable, and cannot be made writable.
@@ -67,19 +69,18 @@ export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: Re
         }
         let count = vmf.vma.flags & VM_RAND_READ ? 1 : config.prefault;
         count = Math.min(count, bo.deviceNewer.findNextSet(page, bo.pages) - page);
-        const writable = !(bo.tracker !== null && bo.tracker.method === 'mkwrite');
-        return faultAround(vmf, count, writable);
+        return faultAround(vmf, count, bo.tracker === null || bo.tracker.mapWritable(page));
       });
     },
     beforeUnmap(vma, start, end) {
-      // The zap would drop PAGETABLE D bits: harvest them into the tracker first.
+      // The zap drops what only the PTEs know (D bits, soft-dirty, uffd-wp state): the tracker keeps it first.
       const first = vma.pgoffAt(start);
       const last = vma.pgoffAt(end - 1);
       for (let p = first; p <= last; ) {
         const bo = space().boAt(p);
         if (bo === null) break;
         const to = Math.min(last + 1, bo.offset + bo.pages);
-        bo.tracker?.preUnmap(p - bo.offset, to - bo.offset);
+        bo.tracker?.beforeUnmap(p - bo.offset, to - bo.offset);
         p = to;
       }
     },
@@ -98,7 +99,7 @@ export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: Re
       // vmwgfx clears FAULT_FLAG_ALLOW_RETRY and sleeps on the reservation; a
       // retry that redoes the whole fault is the same as far as the BO can see.
       return reserved(bo, vmf, 'mkwrite', () => {
-        bo.tracker?.recordWrite(page);
+        bo.tracker?.mkwrite(page);
         if (!config.mkwriteFinishesUnderReservation) return VM_FAULT_OK;
         finishMkwriteFault(vmf);
         return VM_FAULT_NOPAGE;

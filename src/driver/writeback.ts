@@ -2,6 +2,7 @@ import { Bitmap, requireInteger } from '../core/index.js';
 import type { Signaled } from '../../protocol/index.js';
 import type { Bo } from './bo.js';
 import type { DeviceConnection } from './connection.js';
+import { transferToResource } from './dirty-tracker.js';
 import { DmaFrameWriter } from './dma-encoder.js';
 import { CancelledError, DeviceError, DeviceLostError, IncompleteFlushError } from './errors.js';
 import type { Resource, Upload } from './resource.js';
@@ -167,7 +168,7 @@ export class WritebackEngine {
         if (t === null) continue;
         const scan = t.scan();
         if (scan.switchedTo !== null) this.stats.methodSwitches++;
-        for (const res of bo.resources) pagesTransferred += t.transferToResource(res);
+        for (const res of bo.resources) pagesTransferred += transferToResource(t, res);
       }
       this.stats.scanMs += performance.now() - scan0;
       // A piece the device changed meanwhile waits for its readback; a few passes land

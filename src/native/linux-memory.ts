@@ -108,6 +108,17 @@ export class LinuxWpMemory implements WpMemory {
     return new LinuxWpMemory(libc, opts);
   }
 
+  /**
+   * A synchronous maker of regions, once the C library is bound: for code
+   * that must create memory where it cannot wait (a BO store). Throws
+   * NativeUnavailableError like open().
+   */
+  static async maker(): Promise<(opts: LinuxWpMemoryOptions) => LinuxWpMemory> {
+    const libc = await linuxLibc();
+    if (typeof libc === 'string') throw new NativeUnavailableError(libc);
+    return (opts) => new LinuxWpMemory(libc, opts);
+  }
+
   private constructor(libc: Libc, opts: LinuxWpMemoryOptions) {
     if (!Number.isInteger(opts.pages) || opts.pages < 1) throw new InvalidArgumentError(`pages must be a positive integer, got ${opts.pages}`);
     this.libc = libc;

@@ -59,10 +59,10 @@ const BASE_COLUMNS: Column[] = [
   { name: 'errors', merge: 'sum' },
 ];
 
-/** Method of a BO in the series: 0 PAGETABLE, 1 MKWRITE, null untracked. */
+/** Method of a BO in the series: 0 PAGETABLE, 1 MKWRITE, null untracked or another strategy's method. */
 function methodCode(bo: Bo): number | null {
-  const t = bo.tracker;
-  return t === null ? null : t.method === 'pagetable' ? 0 : 1;
+  const m = bo.tracker?.method;
+  return m === 'pagetable' ? 0 : m === 'mkwrite' ? 1 : null;
 }
 
 interface PendingRow {

@@ -1,4 +1,4 @@
-import { Bitmap, type MmWalk, PTE_DIRTY, type WalkOps, walkPageMapping } from '../core/index.js';
+import { Bitmap } from '../core/index.js';
 import { type Bo, BufferResource, SurfaceResource } from '../driver/index.js';
 
 /** What the dashboard shows for one BO page; the numbers are the wire values (src/ui/page/views.js knows them). */
@@ -88,9 +88,9 @@ export function forEachSet(b: Bitmap, fn: (i: number) => void): void {
 
 /**
  * The BO pages with data the device does not have yet, as the driver holds them
- * now: the tracker's bitmap, under PAGETABLE also the D bits (only a scan moves
- * them into the bitmap), and what resources still hold; an untracked BO (strategy
- * 'full') counts every page, since it is uploaded whole every frame.
+ * now: what its tracker knows (DirtyTracker.peekDirty: the record, and what only
+ * the PTEs hold until the next scan), and what resources still hold; an untracked BO
+ * counts every page, since nothing tells which of them changed.
  */
 export function readDirtyPages(bo: Bo, out: Bitmap): Bitmap {
   const t = bo.tracker;
@@ -98,9 +98,8 @@ export function readDirtyPages(bo: Bo, out: Bitmap): Bitmap {
     out.setRange(0, bo.pages);
     return out;
   }
-  out.words.set(t.bitmap.words);
-  if (t.method === 'pagetable') walkPageMapping(bo.mapping, bo.offset, bo.pages, dirtyBitOps, { bo, out });
-  // Under MKWRITE the D bits are stale (a write-protect scan leaves them): the bitmap is the record.
+  out.clearAll();
+  t.peekDirty(out);
   for (const res of bo.resources) {
     if (res instanceof BufferResource) {
       for (const [s, e] of res.dirtyRanges()) out.setRange(...bo.pageSpan(s, e - s));
@@ -119,18 +118,3 @@ export function readDirtyPages(bo: Bo, out: Bitmap): Bitmap {
   return out;
 }
 
-interface DirtyWalk {
-  bo: Bo;
-  out: Bitmap;
-}
-
-/** A read-only walk: PTEs with D set, no PTE changed, no flush, no notifier. */
-const dirtyBitOps: WalkOps<DirtyWalk> = {
-  pteMask: PTE_DIRTY,
-  pteEntry(_table: Int32Array, _index: number, vpn: number, walk: MmWalk<DirtyWalk>): number {
-    const vma = walk.vma;
-    const page = vma.pgoff + vpn - vma.start / vma.mm.pageSize - walk.private.bo.offset;
-    walk.private.out.set(page);
-    return 0;
-  },
-};

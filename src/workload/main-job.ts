@@ -1,15 +1,23 @@
 import { startDevice, type Device } from '../../device/index.js';
 import { Machine } from '../core/index.js';
 import type { Bo } from '../driver/bo.js';
-import { type DirtyConfig } from '../driver/config.js';
+import { type BoStore, RealBoStore } from '../driver/bo-store.js';
 import { Driver } from '../driver/driver.js';
+import { BUILTIN_STRATEGY_NAMES, type BuiltinStrategyName } from '../driver/strategies/builtin.js';
+import type { DirtyStrategy } from '../driver/strategies/contract.js';
+import { resolveStrategy, StrategyError, strategyMachineOptions } from '../driver/strategies/loader.js';
 import type { FlushResult, WritebackOptions } from '../driver/writeback.js';
+import { LinuxWpMemory, probeLinuxWp, NativeUnavailableError } from '../native/linux-memory.js';
 import { controlWriter, GpuActor, inProcessWriter } from './gpu-actor.js';
 import { Scene } from './scene.js';
 import { percentile } from './stats.js';
 
-export type Strategy = 'adaptive' | 'pagetable' | 'mkwrite' | 'full';
-export const STRATEGIES: readonly Strategy[] = ['adaptive', 'pagetable', 'mkwrite', 'full'];
+/** The built-in strategies' names (a user's strategy is a module path or a DirtyStrategy). */
+export type Strategy = BuiltinStrategyName;
+export const STRATEGIES: readonly Strategy[] = BUILTIN_STRATEGY_NAMES;
+
+/** Where the main job's BOs live: the simulated machine's memory, or real memory tracked by the running kernel. */
+export type MemoryKind = 'simulated' | 'real';
 
 export interface MainJobOptions {
   /** Use this device instead of starting one in-process. */
@@ -33,7 +41,16 @@ export interface MainJobOptions {
   /** Frames per second of the sync loop (default 60); 0 runs unpaced, as fast as possible. */
   hz?: number;
   cpus?: number;
-  strategy?: Strategy;
+  /** A built-in name, a module path (resolveStrategy) or a DirtyStrategy; default 'adaptive'. */
+  strategy?: string | DirtyStrategy;
+  /**
+   * 'real': the BOs are memfd shared memory of this process, the scene's
+   * writes are JS stores into it, tracked by the running kernel's async
+   * uffd-wp + PAGEMAP_SCAN (needs Linux 6.7+, userfaultfd and the optional
+   * koffi package; NativeUnavailableError says which is missing). Strategies
+   * that can track real memory: uffd-wp, full. Default 'simulated'.
+   */
+  memory?: MemoryKind;
   /** Verify coherence every N frames (default 60) and at the end. */
   verifyEvery?: number;
   writeback?: WritebackOptions;
@@ -59,7 +76,7 @@ export interface MainJobView {
   vb: Bo;
   /** The run's settings after defaults. */
   settings: {
-    frames: number; hz: number; cpus: number; strategy: Strategy; gpuEvery: number; verifyEvery: number;
+    frames: number; hz: number; cpus: number; strategy: string; memory: MemoryKind; gpuEvery: number; verifyEvery: number;
     seed: number; device: string; deviceWrites: boolean; windowBatches: number;
   };
 }
@@ -96,7 +113,8 @@ export interface MainJobReport {
   ipis: number;
   /** The device copy equalled guest memory at every verification (digests compared; flush errors aside). */
   coherent: boolean;
-  strategy: Strategy;
+  strategy: string;
+  memory: MemoryKind;
   seconds: number;
   /** Flushes that rejected (device faults, lost sessions); reported apart from coherence. */
   flushErrors: number;
@@ -111,17 +129,22 @@ export interface MainJobReport {
 export const FB = { width: 1920, height: 1080, bpp: 4 };
 export const VB_BYTES = 4 << 20;
 
-function dirtyConfigFor(strategy: Strategy): Partial<DirtyConfig> {
-  switch (strategy) {
-    case 'pagetable':
-      return { mkwriteThresholdPages: Infinity, changeTriggers: Infinity };
-    case 'mkwrite':
-      return { mkwriteThresholdPages: 0, changeTriggers: Infinity };
-    default:
-      return {};
+/**
+ * How the run makes BO stores: null for the machine's frames; for real
+ * memory, one memfd region per BO. Refuses at once, with the one-line
+ * reason, when this process cannot have real memory or the strategy cannot
+ * track it.
+ */
+async function realStores(memory: MemoryKind, strategy: DirtyStrategy, pageSize: number): Promise<((pages: number) => BoStore) | null> {
+  if (memory === 'simulated') return null;
+  if (strategy.realMemory !== true) {
+    throw new StrategyError('unsupported', strategy.name, `--memory real is tracked by the running kernel: strategy '${strategy.name}' cannot track it (uffd-wp and full can)`);
   }
+  const probe = await probeLinuxWp();
+  if (!probe.ok) throw new NativeUnavailableError(probe.reason);
+  const make = await LinuxWpMemory.maker();
+  return (pages) => new RealBoStore(make({ pages }), pageSize);
 }
-
 
 /**
  * The main job: a 1920×1080×4 framebuffer surface and a 4 MiB vertex buffer,
@@ -132,16 +155,19 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const frames = opts.frames ?? 360;
   const hz = opts.hz ?? 60;
   const gpuEvery = opts.gpuEvery ?? 20;
-  const strategy = opts.strategy ?? 'adaptive';
+  const tracking = await resolveStrategy(opts.strategy ?? 'adaptive');
+  const strategy = tracking.name;
+  const memory = opts.memory ?? 'simulated';
   const verifyEvery = opts.verifyEvery ?? 60;
   const t0 = performance.now();
+  const fbBytes = FB.width * FB.height * FB.bpp;
+  const machine = new Machine({ cpus: opts.cpus ?? 4, memoryBytes: 2 * (fbBytes + VB_BYTES) + (8 << 20), ...strategyMachineOptions(tracking) });
+  const store = await realStores(memory, tracking, machine.pageSize);
   let device: Device | null = null;
   const url = opts.deviceUrl ?? (device = await startDevice({ port: 0, bandwidth: opts.bandwidth, fenceLatency: opts.fenceLatency })).url;
-  const fbBytes = FB.width * FB.height * FB.bpp;
-  const machine = new Machine({ cpus: opts.cpus ?? 4, memoryBytes: 2 * (fbBytes + VB_BYTES) + (8 << 20) });
   let driver: Driver;
   try {
-    driver = await Driver.connect({ machine, url, token: opts.token, connect: { timeoutMs: opts.connectTimeoutMs }, dirty: dirtyConfigFor(strategy), writeback: opts.writeback, log: opts.log });
+    driver = await Driver.connect({ machine, url, token: opts.token, connect: { timeoutMs: opts.connectTimeoutMs }, strategy: tracking, writeback: opts.writeback, log: opts.log });
   } catch (e) {
     await device?.close();
     throw e;
@@ -149,22 +175,26 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   let gpu: GpuActor | null = null;
   try {
     opts.onDriver?.(driver);
-    const tracked = strategy !== 'full';
-    const fbBo = driver.createBo(fbBytes, { tracked });
+    const fbBo = driver.createBo(fbBytes, { store: store ?? undefined });
     driver.createSurface(fbBo, 0, { width: FB.width, height: FB.height, depth: 1, bytesPerPixel: FB.bpp });
-    const vbBo = driver.createBo(VB_BYTES, { tracked });
+    const vbBo = driver.createBo(VB_BYTES, { store: store ?? undefined });
     driver.createBufferResource(vbBo);
-    const display = machine.createMm();
-    const app = machine.createMm();
-    const fbVma = driver.mmap(display, fbBo);
-    driver.mmap(app, fbBo); // a second mapping of the framebuffer: trackers walk both
-    const vbVma = driver.mmap(app, vbBo);
-    const scene = new Scene({
-      fb: { mm: display, vma: fbVma, width: FB.width, height: FB.height, pitch: FB.width * FB.bpp },
-      vb: { mm: app, vma: vbVma, bytes: VB_BYTES },
-      cpus: machine.cpus,
-      pageSize: machine.pageSize,
-    }, opts.seed ?? 1);
+    const fb = { width: FB.width, height: FB.height, pitch: FB.width * FB.bpp };
+    const sceneTargets = { cpus: machine.cpus, pageSize: machine.pageSize };
+    let scene: Scene;
+    if (store === null) {
+      const display = machine.createMm();
+      const app = machine.createMm();
+      const fbVma = driver.mmap(display, fbBo);
+      driver.mmap(app, fbBo); // a second mapping of the framebuffer: trackers walk both
+      const vbVma = driver.mmap(app, vbBo);
+      scene = new Scene({ ...sceneTargets, fb: { ...fb, mm: display, vma: fbVma }, vb: { mm: app, vma: vbVma, bytes: VB_BYTES } }, opts.seed ?? 1);
+    } else {
+      // Real memory: the scene's writes are this thread's stores into the BOs' memfds.
+      const d = driver;
+      const write = (target: 'fb' | 'vb', offset: number, data: Uint8Array) => d.cpuWrite(target === 'fb' ? fbBo : vbBo, offset, data);
+      scene = new Scene({ ...sceneTargets, fb, vb: { bytes: VB_BYTES }, write }, opts.seed ?? 1);
+    }
     if (gpuEvery > 0 && (device !== null || opts.control === true)) {
       const writer = device !== null ? inProcessWriter(device, driver) : await controlWriter(url, opts.controlToken, driver);
       gpu = new GpuActor(writer, { bo: fbBo.id, pitch: FB.width * FB.bpp, bytesPerPixel: FB.bpp });
@@ -217,7 +247,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     await observer?.start?.({
       driver, machine, device, fb: { bo: fbBo, width: FB.width, height: FB.height, bytesPerPixel: FB.bpp, pitch: FB.width * FB.bpp }, vb: vbBo,
       settings: {
-        frames, hz, cpus: machine.cpus.length, strategy, gpuEvery, verifyEvery, seed: opts.seed ?? 1, device: opts.deviceUrl ?? 'embedded',
+        frames, hz, cpus: machine.cpus.length, strategy, memory, gpuEvery, verifyEvery, seed: opts.seed ?? 1, device: opts.deviceUrl ?? 'embedded',
         deviceWrites: gpu !== null, windowBatches: driver.writeback.windowBatches,
       },
     });
@@ -229,7 +259,6 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       if (gpu !== null && f % gpuEvery === gpuEvery >> 1) {
         await gpu.render(f).catch((e: Error) => opts.log?.(`device-side write failed: ${e.message}`));
       }
-      if (strategy === 'full') for (const bo of [fbBo, vbBo]) for (const r of bo.resources) r.markAllDirty();
       await observer?.frame?.(f, w);
       const flushed = driver.flush();
       track(flushed);
@@ -260,6 +289,7 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       ipis: machine.counters.ipis,
       coherent,
       strategy,
+      memory,
       seconds: round((performance.now() - t0) / 1000),
       flushErrors,
       differingPages,

@@ -1,9 +1,15 @@
 import type { Cpu, Mm, Vma } from '../core/index.js';
 
-/** Where the scene draws: a framebuffer mapping and a vertex-buffer mapping, in any processes. */
+/**
+ * Where the scene draws: a framebuffer mapping and a vertex-buffer mapping,
+ * in any processes; or, with `write`, wherever that stores (real memory:
+ * the mappings are then not needed).
+ */
 export interface SceneTargets {
-  fb: { mm: Mm; vma: Vma; width: number; height: number; pitch: number };
-  vb: { mm: Mm; vma: Vma; bytes: number };
+  fb: { mm?: Mm; vma?: Vma; width: number; height: number; pitch: number };
+  vb: { mm?: Mm; vma?: Vma; bytes: number };
+  /** Store `data` at byte `offset` of the target BO instead of a CPU write through its mapping. */
+  write?: (target: 'fb' | 'vb', offset: number, data: Uint8Array) => Promise<void>;
   /** At least one CPU; work is spread over them. */
   cpus: readonly Cpu[];
   pageSize: number;
@@ -73,7 +79,7 @@ export class Scene {
         this.row[c * 4 + 3] = 0xff;
       }
       const off = (y + r) * fb.pitch + x * 4;
-      await cpu.writeAsync(fb.mm, fb.vma.start + off, this.row);
+      await this.store(cpu, 'fb', off, this.row);
       this.touch(pages, off, this.row.length);
     }
   }
@@ -96,7 +102,7 @@ export class Scene {
     this.spriteRow.fill(shade);
     for (let r = 0; r < 64; r++) {
       const off = (y + r) * fb.pitch + x * 4;
-      await cpu.writeAsync(fb.mm, fb.vma.start + off, this.spriteRow);
+      await this.store(cpu, 'fb', off, this.spriteRow);
       this.touch(pages, off, this.spriteRow.length);
     }
   }
@@ -108,9 +114,17 @@ export class Scene {
       const off = (this.next() % (vb.bytes / 64)) * 64;
       this.vertex.fill(this.next() & 0xff);
       const cpu = cpus[cpus.length > 2 ? 2 + (i % (cpus.length - 2)) : i % cpus.length]!;
-      await cpu.writeAsync(vb.mm, vb.vma.start + off, this.vertex);
+      await this.store(cpu, 'vb', off, this.vertex);
       this.touch(pages, off, 64);
     }
+  }
+
+  /** One CPU write of `data` at byte `off` of a target: through its mapping, or the `write` hook. */
+  private store(cpu: Cpu, target: 'fb' | 'vb', off: number, data: Uint8Array): Promise<void> {
+    if (this.t.write !== undefined) return this.t.write(target, off, data);
+    const { mm, vma } = this.t[target];
+    if (mm === undefined || vma === undefined) throw new TypeError(`scene target ${target} has neither a mapping nor a write hook`);
+    return cpu.writeAsync(mm, vma.start + off, data);
   }
 
   private touch(pages: Set<number>, off: number, len: number): void {

@@ -110,7 +110,8 @@ test('numbers follow one rule with one message: the option, what it accepts, wha
     [['soak', '--runs', 'many'], /--runs must be an integer >= 1 and <= 100000000, got 'many'/],
     [['difftest', '--seed', '-5'], /--seed must be an integer >= 0 and <= 4294967295, got '-5'/],
     [['run', '--frames'], /--frames needs a value: an integer >= 0 and <= 1000000/],
-    [['run', '--strategy', 'magic'], /--strategy must be one of adaptive, pagetable, mkwrite, full, got 'magic'/],
+    [['run', '--strategy', 'magic'], /--strategy: unknown strategy 'magic': built-in ones are adaptive, pagetable, mkwrite, full, soft-dirty, uffd-wp; a module path starts with/],
+    [['run', '--memory', 'fake'], /--memory must be one of simulated, real, got 'fake'/],
   ];
   for (const [argv, want] of cases) assertUsageError(await cli(...argv), want, argv.join(' '));
 });

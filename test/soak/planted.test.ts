@@ -59,11 +59,11 @@ test('a device that acknowledges a DMA write without applying it is caught', asy
 test('a driver whose tracker loses a dirty page is caught', async (t) => {
   t.diagnostic(`seeds ${SEEDS.seed}..${SEEDS.seed + SEEDS.runs - 1}, no faults, every 7th transfer to a resource drops its first dirty page`);
   let transfers = 0;
-  await planted(BoDirtyTracker.prototype, 'transferToResource', (orig) => function (this: BoDirtyTracker, res) {
-    const [from, to] = res.pageSpan();
+  // Resource transfer is the tracker's takeDirty (the strategy contract).
+  await planted(BoDirtyTracker.prototype, 'takeDirty', (orig) => function (this: BoDirtyTracker, from, to, emit) {
     const first = this.bitmap.findNextSet(from, to);
     if (first < to && ++transfers % 7 === 0) this.bitmap.clear(first);
-    return orig.call(this, res);
+    return orig.call(this, from, to, emit);
   }, async () => {
     const v = await caught(t);
     assert.ok(transfers > 0);

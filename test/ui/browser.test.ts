@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { startDevice, type Device } from '../../device/index.js';
-import { type Bo, BufferResource, type MainJobObserver, type MainJobView, PTE_DIRTY, runMainJob, SurfaceResource } from '../../src/index.js';
+import { type Bo, type BoDirtyTracker, BufferResource, type MainJobObserver, type MainJobView, PTE_DIRTY, runMainJob, SurfaceResource } from '../../src/index.js';
 import { type Dashboard, FrameSampler, renderReport, startDashboard } from '../../src/ui/index.js';
 import { until } from '../driver/fixtures.js';
 import { browserSkipReason, canvasPixels, launchChromium, outputDir, watchProblems } from './chromium.js';
@@ -33,7 +33,7 @@ type PageViews = { counts(i: number): Counts | null; chartPoints(): Array<{ titl
 /** The pages a CPU wrote since the last scan, found without the dashboard's code: tracker bitmap, and under PAGETABLE each PTE's D bit. */
 function trackerDirty(bo: Bo): Set<number> {
   const out = new Set<number>();
-  const t = bo.tracker!;
+  const t = bo.tracker as BoDirtyTracker; // the main job's default strategy (adaptive)
   for (let p = 0; p < bo.pages; p++) if (t.bitmap.test(p)) out.add(p);
   if (t.method === 'pagetable') {
     for (const vma of bo.mapping.vmasIntersecting(bo.offset, bo.pages)) {
