@@ -11,7 +11,7 @@ import type { DirtyTracker } from './strategies/contract.js';
  * simulated frames, or real memory.
  */
 export class Bo {
-  /** Dirty tracker while any coherent user exists (vbo->dirty); its strategy's. */
+  /** Dirty tracker while any coherent user exists (`vbo->dirty`); its strategy's. */
   tracker: DirtyTracker | null = null;
   /** The BO's reservation (dma_resv): held by tracker scans, taken by the fault handlers. */
   readonly reservation = new Reservation();
@@ -114,7 +114,7 @@ export class Bo {
 }
 
 /**
- * The device's address space (bdev->dev_mapping): one Mapping in which every BO
+ * The device's address space (`bdev->dev_mapping`): one Mapping in which every BO
  * occupies its own pgoff range, allocated first-fit. Looking up the BO of a
  * pgoff is a binary search over BOs (once per fault, never per access).
  */

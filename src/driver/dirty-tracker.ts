@@ -22,7 +22,7 @@ export interface ScanResult extends ScanReport {
 }
 
 /**
- * The vmwgfx tracker (struct vmw_bo_dirty, kernel-semantics §3.2–3.8) on the
+ * The vmwgfx tracker (struct vmw_bo_dirty) on the
  * DirtyTracker contract: the strategies `adaptive`, `pagetable` and `mkwrite`
  * (the last two pin the method through the config). Its record is the
  * DirtyRecord it extends.

@@ -3,7 +3,7 @@ import { Bitmap } from '../../core/index.js';
 /**
  * The record every built-in tracker keeps (struct vmw_bo_dirty's bitmap and
  * bounds): bit i set ⇔ BO page i has data the device does not have yet;
- * [start, end) over-approximates the set bits, empty when start >= end.
+ * [start, end) over-approximates the set bits, empty when `start >= end`.
  * Exported for trackers written outside the package: the take/clear/mark
  * half of the DirtyTracker contract is this, whatever the mechanism.
  */
