@@ -379,13 +379,15 @@ export class Execution {
       h.word(f.written);
       const w = f.walk;
       if (w === null) continue;
+      const c = w.pte;
       h.word(w.vmaIndex);
       h.word(w.total);
-      h.word(w.flushStart);
-      h.word(w.flushEnd);
+      h.word(c.flushStart);
+      h.word(c.flushEnd);
       // Live only between the PTE test and the commit of the PTE being changed.
-      if (f.kind === Step.PteRead || f.kind === Step.CacheFlushed || f.kind === Step.PteCleared) h.word(w.snapshot);
-      if (f.kind === Step.PteCleared) h.word(w.held);
+      if (f.kind === Step.PteRead || f.kind === Step.CacheFlushed || f.kind === Step.PteCleared) h.word(c.snapshot);
+      if (f.kind === Step.PteCleared) h.word(c.held);
+      w.digest?.(h);
       if (w.bitmap !== undefined) {
         h.word(w.start!);
         h.word(w.end!);

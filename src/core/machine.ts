@@ -6,7 +6,7 @@ import { deviceFileOps, type VmOperations } from './fault.js';
 import { Mapping, type MappingKind, type MappingState } from './mapping.js';
 import { Mm, type MmState } from './mm.js';
 import { PhysicalMemory, type PhysState } from './phys.js';
-import type { WalkLocals } from './dirty-helpers.js';
+import type { WalkLocals } from './pte-modify.js';
 import type { StepHook, StepKind, TraceSink } from './step.js';
 
 export interface MachineOptions {
