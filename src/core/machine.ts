@@ -65,6 +65,29 @@ export interface MachineOptions {
    * the handler recorded nothing.
    */
   mkwriteRetryIgnored?: boolean;
+  /**
+   * A VMA merge keeps the flags of the VMA it grows, dropping the other's
+   * VM_SOFTDIRTY (default false). Linux marks every new or expanded VMA
+   * soft-dirty, because a range unmapped and mapped again in place lost its
+   * PTEs' soft-dirty bits with the unmap; true reproduces a merge that
+   * forgets this, so such a range reads clean.
+   */
+  mergeDropsSoftDirty?: boolean;
+  /**
+   * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING walks and write-protects VMAs that
+   * are not registered for userfaultfd write-protect (default false). true
+   * reproduces the bug syzbot found: a later write fault there, which
+   * userfaultfd does not handle, makes the PTE writable with its uffd-wp bit
+   * still set (the kernel WARNs).
+   */
+  scanProtectsUnregistered?: boolean;
+  /**
+   * PAGEMAP_SCAN and clear_refs write-protect PTEs without the TLB flush
+   * that must follow (default false). true is a planted bug for the checker:
+   * a CPU keeps writing through its stale writable entry without faulting,
+   * so the write is never marked.
+   */
+  scanWithoutTlbFlush?: boolean;
 }
 
 /** A copy of a Machine's state (saveState / restoreState). */
@@ -92,6 +115,9 @@ export interface MachineConfig {
   readonly walkTakesPteLock: boolean;
   readonly pteFromSnapshot: boolean;
   readonly mkwriteRetryIgnored: boolean;
+  readonly mergeDropsSoftDirty: boolean;
+  readonly scanProtectsUnregistered: boolean;
+  readonly scanWithoutTlbFlush: boolean;
 }
 
 export interface MachineCounters {
@@ -143,6 +169,9 @@ export class Machine {
       walkTakesPteLock: opts.walkTakesPteLock ?? true,
       pteFromSnapshot: opts.pteFromSnapshot ?? false,
       mkwriteRetryIgnored: opts.mkwriteRetryIgnored ?? false,
+      mergeDropsSoftDirty: opts.mergeDropsSoftDirty ?? false,
+      scanProtectsUnregistered: opts.scanProtectsUnregistered ?? false,
+      scanWithoutTlbFlush: opts.scanWithoutTlbFlush ?? false,
     };
     requireInteger('tlbFlushCeiling', this.config.tlbFlushCeiling, 0);
     const arch = opts.arch ?? 'x86';

@@ -234,7 +234,7 @@ function testWalk(vma: Vma, walk: MmWalk<ScanWalk>): number {
   const allowed = wpAllowed(vma);
   if (!allowed) {
     if (p.flags & PM_SCAN_CHECK_WPASYNC) return EPERM;
-    if (p.flags & PM_SCAN_WP_MATCHING) return 1;
+    if (p.flags & PM_SCAN_WP_MATCHING && !walk.mm.machine.config.scanProtectsUnregistered) return 1;
   }
   if (vma.flags & VM_PFNMAP) return 1;
   let c = 0;
@@ -297,7 +297,7 @@ function scanTable(table: Int32Array, from: number, to: number, base: number, wa
       protect(mm, table, i, vpn, c);
     }
   }
-  if (c.flushEnd > c.flushStart) mm.machine.flushTlbRange(mm, c.flushStart * mm.pageSize, (base + Math.min(i, to)) * mm.pageSize);
+  if (c.flushEnd > c.flushStart && !mm.machine.config.scanWithoutTlbFlush) mm.machine.flushTlbRange(mm, c.flushStart * mm.pageSize, (base + Math.min(i, to)) * mm.pageSize);
   return p.stopped ? ENOSPC : 0;
 }
 

@@ -78,7 +78,7 @@ export function clearRefs(mm: Mm, type = CLEAR_REFS_SOFT_DIRTY): void {
   const range = mm.notifyStart(0, end, 'clear');
   mm.tlbFlushPending++;
   const finish = (): void => {
-    machine.flushTlbMm(mm);
+    if (!machine.config.scanWithoutTlbFlush) machine.flushTlbMm(mm);
     mm.notifyEnd(range);
   };
   try {

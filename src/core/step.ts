@@ -42,6 +42,12 @@ export const Step = {
    * PTE is still read-only (finish_mkwrite_fault comes next). No lock is held.
    */
   MkwriteReturned: 8,
+  /**
+   * User space is between two system calls of one tracker operation (the
+   * soft-dirty scan reads pagemap, then writes clear_refs). No lock is held;
+   * anything may run here.
+   */
+  BetweenCalls: 9,
 } as const;
 
 export type StepKind = (typeof Step)[keyof typeof Step];
