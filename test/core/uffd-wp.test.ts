@@ -172,3 +172,36 @@ test('scan-and-protect brackets its changes with mmu notifiers and flushes per p
   assert.equal(flushes.length, 2, 'one flush per table that changed');
   assert.equal(c0.tlb.peek(mm.id, vma.start / PS + 5), null);
 });
+
+test('planted scanProtectsUnregistered: WP_MATCHING protects an unregistered VMA, and a write there leaves a writable PTE with the uffd-wp bit', () => {
+  for (const planted of [false, true]) {
+    const machine = new Machine({ cpus: 1, scanProtectsUnregistered: planted });
+    const file = machine.createMapping(2, { kind: 'shmem', ops: shmemFileOps() });
+    const mm = machine.createMm();
+    const vma = mm.mmap(file, { pages: 2, address: 512 * PS });
+    const uffd = new Userfaultfd(mm);
+    uffd.register(vma.start, PS);
+    const cpu = machine.cpus[0]!;
+    cpu.write8(mm, vma.start + PS, 1);
+    const r = pagemapScan(mm, { start: vma.start, end: vma.start + 2 * PS, flags: PM_SCAN_WP_MATCHING, vecLen: 4, categoryMask: W, returnMask: W });
+    assert.deepEqual(r.regions.map((g) => [(g.start - vma.start) / PS, (g.end - vma.start) / PS]), [[0, planted ? 2 : 1]]);
+    cpu.write8(mm, vma.start + PS, 2);
+    const pte = mm.readPte(vma.start / PS + 1);
+    assert.equal((pte & PTE_UFFD_WP) !== 0 && (pte & PTE_WRITE) !== 0, planted, 'the state the kernel WARNs about');
+  }
+});
+
+test('planted scanWithoutTlbFlush: a stale writable TLB entry survives the scan, and a write through it stays unreported', () => {
+  for (const planted of [false, true]) {
+    const machine = new Machine({ cpus: 2, scanWithoutTlbFlush: planted });
+    const file = machine.createMapping(1, { kind: 'shmem', ops: shmemFileOps() });
+    const mm = machine.createMm();
+    const vma = mm.mmap(file, { pages: 1, address: 512 * PS });
+    new Userfaultfd(mm).register(vma.start, PS);
+    const scan = () => pagemapScan(mm, { start: vma.start, end: vma.end, flags: PM_SCAN_WP_MATCHING, vecLen: 4, categoryMask: W, returnMask: W }).regions.length;
+    machine.cpus[1]!.write8(mm, vma.start, 1);
+    assert.equal(scan(), 1);
+    machine.cpus[1]!.write8(mm, vma.start, 2);
+    assert.equal(scan(), planted ? 0 : 1);
+  }
+});
