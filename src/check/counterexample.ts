@@ -51,6 +51,7 @@ const STEP_TEXT: Record<StepKind, string> = {
   [Step.CacheFlushed]: 'flush_cache_page done, the PTE still present; ptep_clear_flush next (PTE lock held)',
   [Step.MkwriteReturned]: 'page_mkwrite returned; the PTE is still read-only (finish_mkwrite_fault next)',
   [Step.BetweenCalls]: 'the pagemap read has returned; clear_refs is next (no lock held)',
+  [Step.PteTableDone]: 'finished a PTE table and released its lock; the next table is next',
 };
 
 /** The same two points in clear_refs, which flushes the whole mm once after its walk. */

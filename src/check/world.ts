@@ -23,6 +23,7 @@ import { Machine, type MachineState } from '../core/machine.js';
 import type { Mapping } from '../core/mapping.js';
 import type { Mm } from '../core/mm.js';
 import { PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, PAGE_IS_WRITTEN, pagemapScan } from '../core/pagemap-scan.js';
+import { PAGES_PER_PMD } from '../core/pagetable.js';
 import { PTE_DIRTY, PTE_UFFD_MARKER, PTE_UFFD_WP } from '../core/pte.js';
 import { shmemFileOps } from '../core/shmem.js';
 import { KERNEL_ACTOR, Step } from '../core/step.js';
@@ -146,7 +147,9 @@ export class World {
     for (const i of order) {
       const v = scenario.views[i]!;
       const mm = this.machine.createMm();
-      const vma = mm.mmap(this.mapping, { pgoff: this.boOffset + v.first, pages: v.pages, shared: v.shared, prot: v.writable ? 'rw' : 'r' });
+      // A tracker's mapping straddles two PTE tables (page 0 alone in the first), so its walks drop one table lock and take the next.
+      const address = this.tracker === null ? undefined : (PAGES_PER_PMD - 1) * PAGE_SIZE;
+      const vma = mm.mmap(this.mapping, { pgoff: this.boOffset + v.first, pages: v.pages, shared: v.shared, prot: v.writable ? 'rw' : 'r', address });
       built[i] = { mm, vma, first: v.first, baseVpn: vma.start / PAGE_SIZE, pages: v.pages, tracked: (vma.flags & (VM_SHARED | VM_MAYWRITE)) === (VM_SHARED | VM_MAYWRITE) };
     }
     this.views = built;

@@ -90,3 +90,19 @@ test('a bad order is refused before anything changes', () => {
   const s = setup();
   assert.throws(() => wpSharedMappingRange(s.file, 0, 1, { order: 'sideways' as never }), InvalidArgumentError);
 });
+
+test('a walk that crosses into the next PTE table offers PteTableDone between them, after releasing the first', () => {
+  const machine = new Machine({ cpus: 1 });
+  const file = machine.createMapping(2, { kind: 'shmem', ops: shmemFileOps() });
+  const mm = machine.createMm();
+  const vma = mm.mmap(file, { pages: 2, address: 511 * PS });
+  new Userfaultfd(mm).register(vma.start, 2 * PS);
+  for (let p = 0; p < 2; p++) machine.cpus[0]!.write8(mm, vma.start + p * PS, 1);
+  const steps: string[] = [];
+  machine.stepHook = (kind, _a, _mm, vpn) => {
+    steps.push(`${STEP_NAMES[kind]} ${vpn - vma.start / PS}`);
+    if (kind === Step.PteTableDone) assert.equal(mm.pageTable.isLocked(vma.start / PS), false, 'the first table is unlocked');
+  };
+  pagemapScan(mm, { start: vma.start, end: vma.end, flags: PM_SCAN_WP_MATCHING, vecLen: 4, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
+  assert.deepEqual(steps, [...perPte([0]), 'PteTableDone 1', ...perPte([1])]);
+});
