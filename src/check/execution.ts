@@ -48,7 +48,7 @@ import { Step, type StepHook, type StepKind } from '../core/step.js';
 import { VivtCpu } from '../core/vivt.js';
 import { PTE_DIRTY, PTE_WRITE } from '../core/pte.js';
 import { type Violation, checkDeviceCopy, checkRecordingReturn, checkUffdWpWritable, checkWpReturn, pageList } from './invariants.js';
-import { type Actor, type InvariantName, type Op, type Scenario, isKernelOp, isRecordingOp, isWalkingOp, takesReservation } from './scenario.js';
+import { type Actor, type InvariantName, type Op, type Scenario, checkedInvariants, isKernelOp, isRecordingOp, isWalkingOp, takesReservation } from './scenario.js';
 import { StateHasher, WorldView } from './state.js';
 import { World, type WorldState } from './world.js';
 
@@ -218,8 +218,8 @@ export class Execution {
     const o = scenario.options;
     this.beforeFlush = o.consumer === 'before-flush';
     this.locksInWalk = !o.plants.walkWithoutPteLock;
-    const ignored = new Set(o.ignore);
-    this.checked = (name) => !ignored.has(name);
+    const checked = new Set(checkedInvariants(o));
+    this.checked = (name) => checked.has(name);
     this.initial = this.saveCheckpoint();
   }
 

@@ -144,6 +144,11 @@ export interface ScenarioOptions {
 export type InvariantName = 'guarantee-a' | 'guarantee-b' | 'stale-writable-tlb' | 'lost-write' | 'uffd-wp-writable';
 export const INVARIANT_NAMES: readonly InvariantName[] = ['guarantee-a', 'guarantee-b', 'stale-writable-tlb', 'lost-write', 'uffd-wp-writable'];
 
+/** The invariants a scenario checks: all but those it ignores, and uffd-wp-writable only where userfaultfd is in play. */
+export function checkedInvariants(o: Readonly<ScenarioOptions>): InvariantName[] {
+  return INVARIANT_NAMES.filter((n) => !o.ignore.includes(n) && (n !== 'uffd-wp-writable' || (o.driver === null && o.helper === 'uffd-wp')));
+}
+
 export const DEFAULT_SCENARIO: Readonly<ScenarioOptions> = {
   arch: 'x86',
   helper: 'clean-record',

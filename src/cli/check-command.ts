@@ -4,7 +4,7 @@ import { ProgressLine, lineIo } from './progress.js';
 import { ARCH_NAMES } from '../core/machine.js';
 import {
   BUGS, CONSUMER_TIMINGS, DEFAULT_SCENARIO, DRIVER_METHODS, HELPER_NAMES, INVARIANT_NAMES, type InvariantName, PLANT_NAMES, type Plants,
-  type Progress, SCENARIO_LIMITS, type Scenario, ScenarioError, type ScenarioOptions, ScheduleError, buildScenario, exploreParallel, findBug,
+  type Progress, SCENARIO_LIMITS, type Scenario, ScenarioError, type ScenarioOptions, ScheduleError, buildScenario, checkedInvariants, exploreParallel, findBug,
   formatCounterexample, scenarioFlags, traceSchedule,
 } from '../check/index.js';
 
@@ -222,7 +222,7 @@ async function check(args: Values, io: CommandIo): Promise<number> {
   }
   const s = r.stats;
   out(`vgpu-dirty check: ${describeScenario(scenario)}; bound ${bound} preemption(s)`);
-  out(`invariants: ${INVARIANT_NAMES.filter((n) => !scenario.options.ignore.includes(n)).join(', ')}`);
+  out(`invariants: ${checkedInvariants(scenario.options).join(', ')}`);
   out(`interleavings: ${s.interleavings} (${s.complete} complete, ${s.pruned} cut short); distinct states: ${s.states}; decision points: ${s.decisionPoints}`);
   out(`reduction: ${s.slept} alternatives asleep, ${s.probesSettled} of ${s.probes} probed alternatives settled without re-execution, ${s.replayed} decisions re-executed`);
   out(`time: ${s.seconds.toFixed(3)} s, ${s.perSecond} interleavings/s${s.workers > 1 ? `, ${s.workers} worker threads` : ''}`);
