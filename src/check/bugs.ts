@@ -57,7 +57,7 @@ export const BUGS: readonly BugEntry[] = [
   },
   {
     id: 'B2', title: 'PAGEMAP_SCAN: one notifier bracket across lock drops', kind: 'not-applicable',
-    why: 'the modelled helpers take one notifier bracket per VMA inside the walk and never drop a lock in between (test/core/helpers.test.ts checks the brackets); the multi-iteration ioctl is not modelled',
+    why: 'the model has the fixed form only: PAGEMAP_SCAN opens one notifier bracket per pass of its loop, covering that pass (src/core/pagemap-scan.ts), and the mapping helpers one per VMA inside the walk; the model has no mmap lock that a pass drops and retakes, so the buggy form has nothing to race with',
   },
   {
     id: 'B3', title: 'new PTE built from the snapshot taken before modify_prot_start', kind: 'variants',
