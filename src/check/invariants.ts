@@ -9,7 +9,8 @@
  *               same two, with "marked written" for "dirty": the soft-dirty
  *               bit, or the uffd-wp bit clear;
  *  stale-writable-tlb  when a wp call returns, no CPU holds a writable TLB
- *               entry for a PTE in its range that is not writable (§1.4, §7.1);
+ *               entry for a PTE in its range that is not writable (callers rely
+ *               on "after wp returns, every writer faults");
  *  lost-write   after a quiescent final sync (flush caches, then the same
  *               helper and the consumer copying what it recorded, or one more
  *               validation of every resource) the device copy holds the last

@@ -18,9 +18,9 @@ import { ARCH_NAMES, type ArchName } from '../core/machine.js';
 
 export const HELPER_NAMES = ['clean-record', 'strict', 'strict-tlb-first', 'wp-clean', 'uffd-wp', 'soft-dirty'] as const;
 /**
- * clean-record: deferred flush (kernel); strict: page_mkclean as the seed
- * thread quotes it (cache flush, then clear + TLB flush, then a clean
- * read-only PTE); strict-tlb-first: the same with the TLB flushed before the
+ * clean-record: deferred flush (kernel); strict: page_mkclean's per-PTE
+ * order (cache flush, then clear + TLB flush, then a clean read-only PTE);
+ * strict-tlb-first: the same with the TLB flushed before the
  * cache; wp-clean: wp then clean-record (vmwgfx's snapshot pair).
  *
  * The two userspace trackers scan-and-protect one process's memory (a memfd
@@ -47,25 +47,26 @@ export const CONSUMER_TIMINGS = ['after-return', 'before-flush'] as const;
  * after-return: the consumer copies recorded pages once the clean-record call
  * has returned (the documented contract). before-flush: it also copies the
  * pages recorded so far at each post_vma, before the deferred TLB flush (the
- * order §1.7 says is unsafe).
+ * order that loses a write through a stale TLB entry: the page is copied
+ * before the flush that ends such writes).
  */
 export type ConsumerTiming = (typeof CONSUMER_TIMINGS)[number];
 
 /** Machine and driver switches that re-create known bugs (bugs.ts); all false is the fixed model. */
 export interface Plants {
-  /** walk_pte_range without the PTE lock (§6.A3). */
+  /** walk_pte_range without the PTE lock: a fault can refill a slot the walker holds cleared. */
   walkWithoutPteLock: boolean;
-  /** New PTE built from the snapshot, not from modify_prot_start (§6.B3). */
+  /** New PTE built from the snapshot, not from modify_prot_start: A/D bits set in between are lost. */
   pteFromSnapshot: boolean;
-  /** A RETRY from pfn_mkwrite finishes the fault anyway (§6.C7). */
+  /** A RETRY from pfn_mkwrite finishes the fault anyway: the PTE becomes writable with nothing recorded. */
   mkwriteRetryIgnored: boolean;
   /** The fault handlers ignore the BO reservation (the method-switch race). */
   handlersIgnoreReservation: boolean;
   /** vmwgfx's mkwrite order: the reservation is released before the PTE becomes writable. */
   mkwriteWindow: boolean;
-  /** Transfer to a resource clamps with max (§6.C1). */
+  /** Transfer to a resource clamps with max instead of min, clearing bits beyond the resource. */
   transferMax: boolean;
-  /** Resource validation transfers the BO's bits without scanning first (§6.C10). */
+  /** Resource validation transfers the BO's bits without scanning first (MKWRITE pinning). */
   pinWithoutScan: boolean;
   /** A VMA merge drops VM_SOFTDIRTY of the VMA merged in (MachineOptions.mergeDropsSoftDirty). */
   mergeDropsSoftDirty: boolean;
@@ -99,13 +100,13 @@ export interface ScenarioOptions {
   /** Rounds of the main kernel actor (core: [wp,] clean-record, consume; driver: validate). */
   rounds: number;
   consumer: ConsumerTiming;
-  /** Core: a second kernel actor write-protects pgoffs [1, pages) concurrently (§1.4, §6.A2). */
+  /** Core: a second kernel actor write-protects pgoffs [1, pages) concurrently (two deferred flushes pending at once). */
   nestedWp: boolean;
   /** Core: a second kernel actor runs clean-record with its own bitmap and consumer concurrently. */
   nestedClean: boolean;
   /** Machine option: flush the whole range when another deferred flush is pending. */
   nestedFlushRule: boolean;
-  /** Core: another process maps the BO private read-only, sorting before the shared VMA (§6.A6). */
+  /** Core: another process maps the BO private read-only, sorting before the shared VMA in i_mmap. */
   privateVma: boolean;
   /** Machine option: kernel-faithful walk_page_mapping that stops at a skipped VMA. */
   walkStops: boolean;
@@ -266,7 +267,7 @@ function helperRound(o: ScenarioOptions): Op[] {
   return o.helper === 'wp-clean' ? [{ kind: 'wp', first: 0, nr: o.pages }, record, { kind: 'consume' }] : [record, { kind: 'consume' }];
 }
 
-/** Resources kernel0 validates each round: all, or with two resources only the first (§6.C1). */
+/** Resources kernel0 validates each round: all, or with two resources only the first (so a transfer to it must leave the second's bits). */
 function roundResources(o: ScenarioOptions): number {
   return o.resources === 2 ? 1 : (1 << o.resources) - 1;
 }

@@ -141,7 +141,7 @@ export class World {
       this.boOffset = bo.offset;
       this.driver = { space, bo, tracker: BoDirtyTracker.add(bo, config), resources, config };
     }
-    // Private views first: they sort before the shared ones of the same pgoff in i_mmap (§6.A6).
+    // Private views first: they sort before the shared ones of the same pgoff in i_mmap, so a walk meets them first.
     const order = scenario.views.map((_, i) => i).sort((a, b) => Number(scenario.views[a]!.shared) - Number(scenario.views[b]!.shared));
     const built: View[] = new Array(scenario.views.length);
     for (const i of order) {
@@ -287,7 +287,7 @@ export class World {
 
   /**
    * Command validation of the resources in `mask` (driver): scan the BO
-   * (unless `scan` is false, §6.C10), move its bits into each resource, upload
+   * (unless `scan` is false: pinning without a scan), move its bits into each resource, upload
    * the resource's ranges. Returns the BO pages uploaded.
    */
   validate(mask: number, scan: boolean): number {
