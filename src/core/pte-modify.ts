@@ -139,3 +139,28 @@ export function modifyPte(mm: Mm, table: Int32Array, index: number, vpn: number,
   table[index] = ((c.fromSnapshot ? snapshot : old) | set) & ~drop;
   machine.step(Step.PteCommitted, KERNEL_ACTOR, mm, vpn);
 }
+
+/**
+ * Run `walk`, then `flush`, as a walker that defers its TLB flush until its
+ * PTE locks are released (clear_refs, UFFDIO_WRITEPROTECT): the mm's
+ * flush-pending count stays raised until the flush is done, so a concurrent
+ * walker that finds a PTE already changed knows a flush is still to come,
+ * and the flush runs between the BeforeVmaFlush and AfterVmaFlush step
+ * points. When the walk throws (a step hook abandoning a run), the flush
+ * still runs, without step points.
+ */
+export function walkThenFlush(mm: Mm, walk: () => void, flush: () => void): void {
+  const machine = mm.machine;
+  mm.tlbFlushPending++;
+  try {
+    walk();
+  } catch (e) {
+    flush();
+    mm.tlbFlushPending--;
+    throw e;
+  }
+  machine.step(Step.BeforeVmaFlush, KERNEL_ACTOR, mm, -1);
+  flush();
+  machine.step(Step.AfterVmaFlush, KERNEL_ACTOR, mm, -1);
+  mm.tlbFlushPending--;
+}

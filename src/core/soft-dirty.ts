@@ -2,8 +2,7 @@ import { InvalidArgumentError } from './errors.js';
 import type { Mm } from './mm.js';
 import { MAX_VPN } from './pagetable.js';
 import { type MmWalk, type WalkOps, walkPageRange } from './pagewalk.js';
-import { PteChange, type WalkLocals, modifyPte } from './pte-modify.js';
-import { KERNEL_ACTOR, Step } from './step.js';
+import { PteChange, type WalkLocals, modifyPte, walkThenFlush } from './pte-modify.js';
 import { PTE_NONE, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_SPECIAL, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE, ptePfn } from './pte.js';
 import { VM_PFNMAP, VM_SOFTDIRTY, type Vma } from './vma.js';
 
@@ -76,23 +75,10 @@ export function clearRefs(mm: Mm, type = CLEAR_REFS_SOFT_DIRTY): void {
   const w = new ClearRefsWalk(mm);
   machine.walkObserver?.(w);
   const range = mm.notifyStart(0, end, 'clear');
-  mm.tlbFlushPending++;
-  const finish = (): void => {
+  walkThenFlush(mm, () => walkPageRange(mm, 0, end, clearOps, w), () => {
     if (!machine.config.scanWithoutTlbFlush) machine.flushTlbMm(mm);
     mm.notifyEnd(range);
-  };
-  try {
-    walkPageRange(mm, 0, end, clearOps, w);
-  } catch (e) {
-    // A step hook or a callback threw: finish without offering step points.
-    finish();
-    mm.tlbFlushPending--;
-    throw e;
-  }
-  machine.step(Step.BeforeVmaFlush, KERNEL_ACTOR, mm, -1);
-  finish();
-  machine.step(Step.AfterVmaFlush, KERNEL_ACTOR, mm, -1);
-  mm.tlbFlushPending--;
+  });
 }
 
 /** clearRefs(mm, 4). */

@@ -2,8 +2,7 @@ import type { Cpu } from './cpu.js';
 import { AccessBlockedError, InvalidArgumentError, VgpuError, WouldDeadlockError } from './errors.js';
 import type { Mm } from './mm.js';
 import { walkPageRange, type MmWalk, type WalkOps } from './pagewalk.js';
-import { PteChange, type WalkLocals, modifyPte } from './pte-modify.js';
-import { KERNEL_ACTOR, Step } from './step.js';
+import { PteChange, type WalkLocals, modifyPte, walkThenFlush } from './pte-modify.js';
 import { PTE_NONE, PTE_PRESENT, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE } from './pte.js';
 import { VM_MAYWRITE, VM_PFNMAP, VM_UFFD_WP, type Vma } from './vma.js';
 
@@ -283,23 +282,10 @@ export function uffdWpRange(vma: Vma, start: number, end: number, wp: boolean): 
   const range = mm.notifyStart(start, end, 'protection-vma');
   const w = new UffdWpWalk(mm, wp, start / ps, end / ps);
   machine.walkObserver?.(w);
-  mm.tlbFlushPending++;
-  const finish = (): void => {
+  walkThenFlush(mm, () => walkPageRange(mm, start, end, uffdWpOps, w), () => {
     const c = w.pte;
     if (machine.config.nestedFlushRule && mm.tlbFlushNested()) machine.flushTlbRange(mm, start, end);
     else if (c.flushEnd > c.flushStart) machine.flushTlbRange(mm, c.flushStart * ps, c.flushEnd * ps);
     mm.notifyEnd(range);
-  };
-  try {
-    walkPageRange(mm, start, end, uffdWpOps, w);
-  } catch (e) {
-    // A step hook or a callback threw: finish without offering step points.
-    finish();
-    mm.tlbFlushPending--;
-    throw e;
-  }
-  machine.step(Step.BeforeVmaFlush, KERNEL_ACTOR, mm, -1);
-  finish();
-  machine.step(Step.AfterVmaFlush, KERNEL_ACTOR, mm, -1);
-  mm.tlbFlushPending--;
+  });
 }

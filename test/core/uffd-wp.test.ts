@@ -3,15 +3,15 @@ import assert from 'node:assert/strict';
 import {
   AccessBlockedError, InvalidArgumentError, KernelError, Machine, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WPALLOWED,
   PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, PTE_PRESENT, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE,
-  SimWpMemory, type TraceEvent, Userfaultfd, VM_UFFD_WP, madviseDontneed, pagemapScan, punchHole, shmemFileOps,
+  type MachineOptions, SimWpMemory, type TraceEvent, Userfaultfd, VM_UFFD_WP, madviseDontneed, pagemapScan, punchHole, shmemFileOps,
 } from '../../src/index.js';
 
 const PS = 4096;
 const W = PAGE_IS_WRITTEN;
 
 /** One process with a shmem file of `pages` mapped at a 2 MiB aligned address, and a userfaultfd. */
-function setup(pages: number, features?: number) {
-  const machine = new Machine({ cpus: 2 });
+function setup(pages: number, features?: number, options: MachineOptions = {}) {
+  const machine = new Machine({ cpus: 2, ...options });
   const file = machine.createMapping(pages, { kind: 'shmem', ops: shmemFileOps(), populate: false });
   const mm = machine.createMm();
   const vma = mm.mmap(file, { pages, address: 512 * PS });
@@ -175,33 +175,23 @@ test('scan-and-protect brackets its changes with mmu notifiers and flushes per p
 
 test('planted scanProtectsUnregistered: WP_MATCHING protects an unregistered VMA, and a write there leaves a writable PTE with the uffd-wp bit', () => {
   for (const planted of [false, true]) {
-    const machine = new Machine({ cpus: 1, scanProtectsUnregistered: planted });
-    const file = machine.createMapping(2, { kind: 'shmem', ops: shmemFileOps() });
-    const mm = machine.createMm();
-    const vma = mm.mmap(file, { pages: 2, address: 512 * PS });
-    const uffd = new Userfaultfd(mm);
+    const { mm, vma, uffd, c0, pte, end } = setup(2, undefined, { scanProtectsUnregistered: planted });
     uffd.register(vma.start, PS);
-    const cpu = machine.cpus[0]!;
-    cpu.write8(mm, vma.start + PS, 1);
-    const r = pagemapScan(mm, { start: vma.start, end: vma.start + 2 * PS, flags: PM_SCAN_WP_MATCHING, vecLen: 4, categoryMask: W, returnMask: W });
+    c0.write8(mm, vma.start + PS, 1);
+    const r = pagemapScan(mm, { start: vma.start, end, flags: PM_SCAN_WP_MATCHING, vecLen: 4, categoryMask: W, returnMask: W });
     assert.deepEqual(r.regions.map((g) => [(g.start - vma.start) / PS, (g.end - vma.start) / PS]), [[0, planted ? 2 : 1]]);
-    cpu.write8(mm, vma.start + PS, 2);
-    const pte = mm.readPte(vma.start / PS + 1);
-    assert.equal((pte & PTE_UFFD_WP) !== 0 && (pte & PTE_WRITE) !== 0, planted, 'the state the kernel WARNs about');
+    c0.write8(mm, vma.start + PS, 2);
+    assert.equal((pte(1) & PTE_UFFD_WP) !== 0 && (pte(1) & PTE_WRITE) !== 0, planted, 'the state the kernel WARNs about');
   }
 });
 
 test('planted scanWithoutTlbFlush: a stale writable TLB entry survives the scan, and a write through it stays unreported', () => {
   for (const planted of [false, true]) {
-    const machine = new Machine({ cpus: 2, scanWithoutTlbFlush: planted });
-    const file = machine.createMapping(1, { kind: 'shmem', ops: shmemFileOps() });
-    const mm = machine.createMm();
-    const vma = mm.mmap(file, { pages: 1, address: 512 * PS });
-    new Userfaultfd(mm).register(vma.start, PS);
-    const scan = () => pagemapScan(mm, { start: vma.start, end: vma.end, flags: PM_SCAN_WP_MATCHING, vecLen: 4, categoryMask: W, returnMask: W }).regions.length;
-    machine.cpus[1]!.write8(mm, vma.start, 1);
-    assert.equal(scan(), 1);
-    machine.cpus[1]!.write8(mm, vma.start, 2);
-    assert.equal(scan(), planted ? 0 : 1);
+    const { mm, vma, uffd, c1, written } = setup(1, undefined, { scanWithoutTlbFlush: planted });
+    uffd.register(vma.start, PS);
+    c1.write8(mm, vma.start, 1);
+    assert.deepEqual(written(PM_SCAN_WP_MATCHING), [[0, 1]]);
+    c1.write8(mm, vma.start, 2);
+    assert.deepEqual(written(PM_SCAN_WP_MATCHING), planted ? [] : [[0, 1]]);
   }
 });
