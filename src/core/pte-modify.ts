@@ -48,7 +48,7 @@ function orderCode(order: HelperOrder): number {
  * sees one hidden class whoever calls it.
  */
 export class PteChange {
-  /** Deferred-flush window in vpns; empty when flushStart >= flushEnd. */
+  /** Deferred-flush window in vpns; empty when `flushStart >= flushEnd`. */
   flushStart = 0;
   flushEnd = 0;
   /** The PTE value the walker tested, and the one modify_prot_start returned, for the PTE being changed. */
