@@ -22,8 +22,8 @@ import { KERNEL_ACTOR, Step } from './step.js';
  * The strict orders (the page_mkclean rule, mapping helpers only) flush the
  * cache page and the TLB entry on every CPU for each PTE before storing a
  * value that is write-protected as well, so the next write faults: 'strict'
- * in the order page_mkclean uses (flush_cache_page, ptep_clear_flush,
- * wrprotect, set_pte_at); 'strict-tlb-first' clears and flushes the TLB entry
+ * in the order of page_mkclean_one in mm/rmap.c (flush_cache_page,
+ * ptep_clear_flush, wrprotect, mkclean, set_pte_at); 'strict-tlb-first' clears and flushes the TLB entry
  * before the cache page, so no CPU can write the page into its cache between
  * the two flushes (docs/fidelity.md shows that window on virtually indexed
  * caches).
