@@ -7,7 +7,7 @@
  * bytes of memory and of the device copy; plus the TLB flushes, faults and
  * cache flushes the machine reported meanwhile.
  */
-import { PTE_DIRTY, PTE_PRESENT, PTE_WRITE, PTE_YOUNG } from '../core/pte.js';
+import { PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE, PTE_YOUNG } from '../core/pte.js';
 import { STEP_NAMES, type StepKind, Step, type TraceEvent } from '../core/step.js';
 import { VivtCpu } from '../core/vivt.js';
 import type { ExecutionTracer, OpResult } from './execution.js';
@@ -50,11 +50,21 @@ const STEP_TEXT: Record<StepKind, string> = {
   [Step.PteRead]: 'read the PTE and decided to change it; modify_prot_start next (PTE lock held)',
   [Step.CacheFlushed]: 'flush_cache_page done, the PTE still present; ptep_clear_flush next (PTE lock held)',
   [Step.MkwriteReturned]: 'page_mkwrite returned; the PTE is still read-only (finish_mkwrite_fault next)',
+  [Step.BetweenCalls]: 'the pagemap read has returned; clear_refs is next (no lock held)',
+  [Step.PteTableDone]: 'finished a PTE table and released its lock; the next table is next',
 };
 
+/** The same two points in clear_refs, which flushes the whole mm once after its walk. */
+const CLEAR_REFS_TEXT: Partial<Record<StepKind, string>> = {
+  [Step.BeforeVmaFlush]: 'clear_refs: every PTE is done and its lock released; the TLB flush of the whole mm is not issued yet',
+  [Step.AfterVmaFlush]: 'clear_refs: past the TLB flush of the whole mm',
+};
+
+/** P W D A, and the trackers' bits: SD soft-dirty, WP uffd-wp (a "marker" keeps it on an unmapped page). */
 function flags(pte: number): string {
-  if (!(pte & PTE_PRESENT)) return pte === 0 ? 'none' : 'not present';
-  return ['P', pte & PTE_WRITE ? 'W' : '', pte & PTE_DIRTY ? 'D' : '', pte & PTE_YOUNG ? 'A' : ''].filter(Boolean).join(' ');
+  if (!(pte & PTE_PRESENT)) return pte === 0 ? 'none' : pte === PTE_UFFD_MARKER ? 'uffd-wp marker' : 'not present';
+  return ['P', pte & PTE_WRITE ? 'W' : '', pte & PTE_DIRTY ? 'D' : '', pte & PTE_YOUNG ? 'A' : '', pte & PTE_SOFT_DIRTY ? 'SD' : '', pte & PTE_UFFD_WP ? 'WP' : '']
+    .filter(Boolean).join(' ');
 }
 
 const bytes = (buf: Uint8Array, at: number, n: number): string => Array.from(buf.subarray(at, at + n), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -74,6 +84,8 @@ class Tracer implements ExecutionTracer {
    * step (its step points are the machine's, not the reader's, concern).
    */
   private pendingEnd: string | null = null;
+  /** Kind of the op that runs now (step texts depend on it). */
+  private opKind: Op['kind'] | null = null;
 
   attach(world: World): void {
     this.world = world;
@@ -81,17 +93,19 @@ class Tracer implements ExecutionTracer {
   }
 
   opStart(actor: Actor, op: Op, preempting: boolean): void {
+    this.opKind = op.kind;
     this.begin(actor.label, `${describeOp(op)}${preempting ? ' [starts inside the suspended op]' : ''}`, op.kind === 'write' || op.kind === 'read' ? op.cpu : -1);
   }
 
   stepReached(kind: StepKind, pgoff: number): void {
-    const text = `→ ${STEP_TEXT[kind]}${pgoff >= 0 ? ` (pgoff ${pgoff})` : ''} [${STEP_NAMES[kind]}]`;
+    const text = `→ ${(this.opKind === 'scan' ? CLEAR_REFS_TEXT[kind] : undefined) ?? STEP_TEXT[kind]}${pgoff >= 0 ? ` (pgoff ${pgoff})` : ''} [${STEP_NAMES[kind]}]`;
     if (kind === Step.AfterVmaFlush && !this.notes.some((n) => n.startsWith('TLB flush'))) this.notes.push('no TLB flush issued: the window of PTEs this walk changed is empty');
     if (this.cpu >= 0) this.pendingEnd = text;
     else this.end(text);
   }
 
   resumed(actor: Actor, op: Op, kind: StepKind): void {
+    this.opKind = op.kind;
     if (this.pendingEnd !== null) {
       this.pendingEnd = null;
       return;
@@ -101,10 +115,11 @@ class Tracer implements ExecutionTracer {
 
   opEnd(_actor: Actor, op: Op, result: OpResult): void {
     const walk = result.walk;
-    if (walk !== null && op.kind !== 'validate' && op.kind !== 'munmap') this.notes.push(`walk_page_mapping visited ${walk.vmasWalked} VMA(s) and skipped ${walk.vmasSkipped}${this.world!.scenario.options.walkStops && walk.vmasSkipped > 0 ? ' (a skipped VMA ends the walk)' : ''}`);
+    if (walk !== null && (op.kind === 'wp' || op.kind === 'clean')) this.notes.push(`walk_page_mapping visited ${walk.vmasWalked} VMA(s) and skipped ${walk.vmasSkipped}${this.world!.scenario.options.walkStops && walk.vmasSkipped > 0 ? ' (a skipped VMA ends the walk)' : ''}`);
     let text: string;
     if (op.kind === 'write' || op.kind === 'read') text = result.blocked ? '→ blocked: its fault waits for a lock (a PTE lock a walker holds, or the BO reservation); retried later' : op.kind === 'write' ? '→ the store is done' : '→ the load is done';
     else if (op.kind === 'clean') text = `→ returns, recorded ${pageList(result.pages)}`;
+    else if (op.kind === 'scan') text = `→ returns, reported ${pageList(result.pages)}`;
     else if (op.kind === 'consume') text = `→ copied ${pageList(result.pages)} from memory`;
     else if (op.kind === 'validate') text = `→ uploaded ${pageList(result.pages)} from memory`;
     else text = '→ returns';

@@ -47,8 +47,8 @@ import { AccessBlockedError } from '../core/errors.js';
 import { Step, type StepHook, type StepKind } from '../core/step.js';
 import { VivtCpu } from '../core/vivt.js';
 import { PTE_DIRTY, PTE_WRITE } from '../core/pte.js';
-import { type Violation, checkCleanReturn, checkDeviceCopy, checkWpReturn, pageList } from './invariants.js';
-import { type Actor, type InvariantName, type Op, type Scenario, isKernelOp, isWalkingOp, takesReservation } from './scenario.js';
+import { type Violation, checkDeviceCopy, checkRecordingReturn, checkUffdWpWritable, checkWpReturn, pageList } from './invariants.js';
+import { type Actor, type InvariantName, type Op, type Scenario, checkedInvariants, isKernelOp, isRecordingOp, isWalkingOp, takesReservation } from './scenario.js';
 import { StateHasher, WorldView } from './state.js';
 import { World, type WorldState } from './world.js';
 
@@ -139,10 +139,12 @@ interface Frame {
   /** Helper walks the op has started, and the latest one's live locals. */
   walks: number;
   walk: WalkLocals | null;
-  /** clean-record only: pages dirty at its start, written while it ran, and its bitmap. */
+  /** Recording ops only: pages dirty (marked) at its start, written while it ran; clean-record's bitmap. */
   dirtyAtStart: number;
   written: number;
   bitmap: Bitmap | null;
+  /** soft-dirty scan: the pages it read as soft-dirty, before clear_refs (-1 until then). */
+  reported: number;
 }
 
 const IDLE_OP: Op = { kind: 'consume' };
@@ -211,13 +213,13 @@ export class Execution {
     this.consumed = new Int32Array(n);
     this.bitmaps = Array.from({ length: n }, () => new Bitmap(this.world.pages));
     this.frames = Array.from({ length: n }, () => ({
-      actor: -1, opIndex: -1, op: IDLE_OP, kind: -1, page: -1, detail: 0, walks: 0, walk: null, dirtyAtStart: 0, written: 0, bitmap: null,
+      actor: -1, opIndex: -1, op: IDLE_OP, kind: -1, page: -1, detail: 0, walks: 0, walk: null, dirtyAtStart: 0, written: 0, bitmap: null, reported: -1,
     }));
     const o = scenario.options;
     this.beforeFlush = o.consumer === 'before-flush';
     this.locksInWalk = !o.plants.walkWithoutPteLock;
-    const ignored = new Set(o.ignore);
-    this.checked = (name) => !ignored.has(name);
+    const checked = new Set(checkedInvariants(o));
+    this.checked = (name) => checked.has(name);
     this.initial = this.saveCheckpoint();
   }
 
@@ -377,15 +379,18 @@ export class Execution {
       h.word(f.walks);
       h.word(f.dirtyAtStart);
       h.word(f.written);
+      h.word(f.reported);
       const w = f.walk;
       if (w === null) continue;
+      const c = w.pte;
       h.word(w.vmaIndex);
       h.word(w.total);
-      h.word(w.flushStart);
-      h.word(w.flushEnd);
+      h.word(c.flushStart);
+      h.word(c.flushEnd);
       // Live only between the PTE test and the commit of the PTE being changed.
-      if (f.kind === Step.PteRead || f.kind === Step.CacheFlushed || f.kind === Step.PteCleared) h.word(w.snapshot);
-      if (f.kind === Step.PteCleared) h.word(w.held);
+      if (f.kind === Step.PteRead || f.kind === Step.CacheFlushed || f.kind === Step.PteCleared) h.word(c.snapshot);
+      if (f.kind === Step.PteCleared) h.word(c.held);
+      w.digest?.(h);
       if (w.bitmap !== undefined) {
         h.word(w.start!);
         h.word(w.end!);
@@ -439,7 +444,9 @@ export class Execution {
           if (this.storesInFlight > 0) continue;
           if (isWalkingOp(op) && this.ptlHeld > 0) continue;
           if (reserved && takesReservation(op)) continue;
-          if (op.kind === 'munmap' && this.world.mapping.iMmapReaders > 0) continue;
+          if ((op.kind === 'munmap' || op.kind === 'remap') && this.world.mapping.iMmapReaders > 0) continue;
+          // munmap and mmap take the mmap lock for writing; a suspended tracker scan holds it for reading.
+          if (op.kind === 'remap' && this.scanSuspended()) continue;
         }
         if ((op.kind === 'write' || op.kind === 'read') && this.hits(op)) atomic |= 1 << a;
         enabled[n++] = a;
@@ -450,6 +457,11 @@ export class Execution {
     this.atomicMask = atomic;
     this.topLevel = topLevel;
     return enabled[this.source!.decide(this)]!;
+  }
+
+  private scanSuspended(): boolean {
+    for (let i = 0; i < this.depth; i++) if (this.frames[i]!.op.kind === 'scan') return true;
+    return false;
   }
 
   /** Whether an access will hit in its CPU's TLB (writes: a writable dirty entry) and cache line. */
@@ -482,7 +494,7 @@ export class Execution {
     const store = kind === Step.TlbFill;
     if (ptl) this.ptlHeld++;
     if (store) this.storesInFlight++;
-    if (kind === Step.BeforeVmaFlush && this.beforeFlush && f.op.kind === 'clean') this.consumeEarly(f);
+    if (kind === Step.BeforeVmaFlush && this.beforeFlush && isRecordingOp(f.op)) this.consumeEarly(f);
     for (;;) {
       const a = this.choose(false);
       if (a === CONTINUE) break;
@@ -510,6 +522,7 @@ export class Execution {
     f.dirtyAtStart = 0;
     f.written = 0;
     f.bitmap = null;
+    f.reported = -1;
     this.busy[a] = 1;
     this.tracer?.opStart(actor, op, preempting);
     const world = this.world;
@@ -526,7 +539,7 @@ export class Execution {
           else {
             world.write(op);
             // Guarantee (b) bookkeeping: the write completed while these calls were running.
-            for (let i = 0; i < this.depth - 1; i++) if (this.frames[i]!.op.kind === 'clean') this.frames[i]!.written |= 1 << op.page;
+            for (let i = 0; i < this.depth - 1; i++) if (isRecordingOp(this.frames[i]!.op)) this.frames[i]!.written |= 1 << op.page;
           }
         } catch (e) {
           if (!(e instanceof AccessBlockedError)) throw e;
@@ -538,6 +551,9 @@ export class Execution {
       case 'munmap':
         world.munmap(op.view);
         break;
+      case 'remap':
+        world.remap(op);
+        break;
       case 'clean': {
         f.dirtyAtStart = world.dirtyMask(op.first, op.nr);
         const bitmap = this.bitmaps[a]!;
@@ -548,7 +564,18 @@ export class Execution {
         world.clean(op, bitmap, walk ?? undefined);
         pages = bitmap.words[0]!;
         this.recorded[a] = pages;
-        violation = checkCleanReturn(world, op.first, op.nr, f.dirtyAtStart, f.written, pages, this.checked);
+        violation = checkRecordingReturn('clean-record', 'dirty', f.dirtyAtStart, f.written, pages, world.dirtyMask(op.first, op.nr), this.checked);
+        break;
+      }
+      case 'scan': {
+        f.dirtyAtStart = world.markedMask(op.first, op.nr);
+        this.recorded[a] = 0;
+        this.consumed[a] = 0;
+        pages = world.scan(op, (read) => (f.reported = read));
+        this.recorded[a] = pages;
+        const marked = op.tracker === 'soft-dirty' ? 'soft-dirty' : 'written';
+        violation = checkRecordingReturn(`the ${op.tracker} scan`, marked, f.dirtyAtStart, f.written & world.trackedMask, pages, world.markedMask(op.first, op.nr), this.checked);
+        if (violation === null && this.checked('uffd-wp-writable')) violation = checkUffdWpWritable(world);
         break;
       }
       case 'wp':
@@ -557,8 +584,10 @@ export class Execution {
         break;
       case 'consume':
         pages = this.recorded[a]! & ~this.consumed[a]!;
-        world.copyToDevice(pages);
         this.consumed[a]! |= pages;
+        // Pages the recording op does not track are copied every time.
+        pages |= ~world.trackedMask & ((1 << world.pages) - 1);
+        world.copyToDevice(pages);
         break;
       case 'validate':
         pages = world.validate(op.resources, op.scan);
@@ -577,7 +606,7 @@ export class Execution {
   /** Consumer timing 'before-flush': copy what the call has recorded so far, before post_vma's flush. */
   private consumeEarly(f: Frame): void {
     const run = (): string => {
-      const pages = f.bitmap!.words[0]! & ~this.consumed[f.actor]!;
+      const pages = (f.bitmap !== null ? f.bitmap.words[0]! : Math.max(f.reported, 0)) & ~this.consumed[f.actor]!;
       this.world.copyToDevice(pages);
       this.consumed[f.actor]! |= pages;
       return `consumer copies pages recorded so far ${pageList(pages)} before the deferred TLB flush`;
@@ -610,15 +639,20 @@ export class Execution {
             recorded |= bitmap.words[0]!;
             return `quiescent sync: ${op.order === 'deferred' ? '' : `${op.order} `}clean-record records ${pageList(recorded)}`;
           }
+          case 'scan':
+            recorded |= world.scan(op);
+            return `quiescent sync: the ${op.tracker} scan reports ${pageList(recorded)}`;
           case 'validate':
             return `quiescent sync: validate every resource, uploads ${pageList(world.validate(op.resources, true))}`;
           default:
+            recorded |= ~world.trackedMask & ((1 << world.pages) - 1);
             world.copyToDevice(recorded);
             return `quiescent sync: consumer copies ${pageList(recorded)} to the device`;
         }
       });
     }
-    if (this.checked('lost-write')) this.violation = checkDeviceCopy(world);
+    if (this.checked('uffd-wp-writable')) this.violation = checkUffdWpWritable(world);
+    if (this.violation === null && this.checked('lost-write')) this.violation = checkDeviceCopy(world);
   }
 
   private readonly counterStart = new Float64Array(2 + 6 * 64);

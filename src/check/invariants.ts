@@ -4,16 +4,21 @@
  *
  *  guarantee-a  every PTE dirty when a clean-record call starts is recorded by it;
  *  guarantee-b  every page written while the call ran is recorded by it, or
- *               still has a dirty PTE when it returns, or both (seed thread, §1.6);
+ *               still has a dirty PTE when it returns, or both (the helper's
+ *               documented contract). For a tracker's scan-and-protect the
+ *               same two, with "marked written" for "dirty": the soft-dirty
+ *               bit, or the uffd-wp bit clear;
  *  stale-writable-tlb  when a wp call returns, no CPU holds a writable TLB
- *               entry for a PTE in its range that is not writable (§1.4, §7.1);
+ *               entry for a PTE in its range that is not writable (callers rely
+ *               on "after wp returns, every writer faults");
  *  lost-write   after a quiescent final sync (flush caches, then the same
  *               helper and the consumer copying what it recorded, or one more
  *               validation of every resource) the device copy holds the last
- *               value written to every byte.
+ *               value written to every byte;
+ *  uffd-wp-writable  no PTE is writable with its uffd-wp bit set.
  * Pages are BO pages (with a driver, pgoff = BO offset + page).
  */
-import { PTE_PRESENT, PTE_WRITE } from '../core/pte.js';
+import { PTE_PRESENT, PTE_UFFD_WP, PTE_WRITE } from '../core/pte.js';
 import type { InvariantName } from './scenario.js';
 import { PAGE_SIZE, type World } from './world.js';
 
@@ -34,20 +39,38 @@ export function pageList(mask: number): string {
   return `{${out.join(',')}}`;
 }
 
-/** At a clean-record call's return. `dirtyAtStart`, `written` and `recorded` are page masks. */
-export function checkCleanReturn(
-  world: World, first: number, nr: number, dirtyAtStart: number, written: number, recorded: number,
+/**
+ * At the return of a recording call (clean-record, or a tracker's
+ * scan-and-protect). Page masks: `markedAtStart` (dirty / marked written
+ * when it started), `written` (written while it ran), `recorded` (what it
+ * reported), `markedNow` (marked at its return); `marked` names the mark.
+ */
+export function checkRecordingReturn(
+  call: string, marked: string, markedAtStart: number, written: number, recorded: number, markedNow: number,
   checked: (name: InvariantName) => boolean,
 ): Violation | null {
-  const missedA = dirtyAtStart & ~recorded;
+  const missedA = markedAtStart & ~recorded;
   if (missedA !== 0 && checked('guarantee-a')) {
     const p = lowestBit(missedA);
-    return { invariant: 'guarantee-a', pgoff: p, message: `pgoff ${p} had a dirty PTE when clean-record started but is not recorded (recorded ${pageList(recorded)})` };
+    return { invariant: 'guarantee-a', pgoff: p, message: `pgoff ${p} ${marked === 'dirty' ? 'had a dirty PTE' : `was marked ${marked}`} when ${call} started but is not recorded (recorded ${pageList(recorded)})` };
   }
-  const missedB = written & ~recorded & ~world.dirtyMask(first, nr);
+  const missedB = written & ~recorded & ~markedNow;
   if (missedB !== 0 && checked('guarantee-b')) {
     const p = lowestBit(missedB);
-    return { invariant: 'guarantee-b', pgoff: p, message: `pgoff ${p} was written during clean-record but is neither recorded nor dirty at its return` };
+    return { invariant: 'guarantee-b', pgoff: p, message: `pgoff ${p} was written during ${call} but is neither recorded nor ${marked} at its return` };
+  }
+  return null;
+}
+
+/** Anywhere: a PTE writable with its uffd-wp bit set (a write fault userfaultfd did not handle found a protected PTE; the kernel WARNs). */
+export function checkUffdWpWritable(world: World): Violation | null {
+  for (const v of world.views) {
+    for (let p = v.first; p < v.first + v.pages; p++) {
+      const pte = world.pte(v, p);
+      if ((pte & (PTE_PRESENT | PTE_WRITE | PTE_UFFD_WP)) === (PTE_PRESENT | PTE_WRITE | PTE_UFFD_WP)) {
+        return { invariant: 'uffd-wp-writable', pgoff: p, message: `pgoff ${p} has a writable PTE with its uffd-wp bit set` };
+      }
+    }
   }
   return null;
 }

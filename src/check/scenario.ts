@@ -16,14 +16,27 @@
 import type { HelperOrder } from '../core/dirty-helpers.js';
 import { ARCH_NAMES, type ArchName } from '../core/machine.js';
 
-export const HELPER_NAMES = ['clean-record', 'strict', 'strict-tlb-first', 'wp-clean'] as const;
+export const HELPER_NAMES = ['clean-record', 'strict', 'strict-tlb-first', 'wp-clean', 'uffd-wp', 'soft-dirty'] as const;
 /**
- * clean-record: deferred flush (kernel); strict: page_mkclean as the seed
- * thread quotes it (cache flush, then clear + TLB flush, then a clean
- * read-only PTE); strict-tlb-first: the same with the TLB flushed before the
+ * clean-record: deferred flush (kernel); strict: page_mkclean's per-PTE
+ * order (cache flush, then clear + TLB flush, then a clean read-only PTE);
+ * strict-tlb-first: the same with the TLB flushed before the
  * cache; wp-clean: wp then clean-record (vmwgfx's snapshot pair).
+ *
+ * The two userspace trackers scan-and-protect one process's memory (a memfd
+ * mapped shared, tracked from the start): uffd-wp: PAGEMAP_SCAN with
+ * PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC and category PAGE_IS_WRITTEN
+ * on a range registered for async userfaultfd write-protect (reports the
+ * written pages and re-protects them in one walk); soft-dirty: read the
+ * soft-dirty bits from /proc/PID/pagemap, then write 4 to clear_refs.
  */
 export type HelperName = (typeof HELPER_NAMES)[number];
+
+/** The userspace trackers among the helpers: one process, one mapping, a memfd instead of a device file. */
+export type TrackerName = 'uffd-wp' | 'soft-dirty';
+export function trackerOf(helper: HelperName): TrackerName | null {
+  return helper === 'uffd-wp' || helper === 'soft-dirty' ? helper : null;
+}
 
 export const DRIVER_METHODS = ['pagetable', 'mkwrite'] as const;
 /** The tracker's initial method in a driver scenario. */
@@ -34,35 +47,44 @@ export const CONSUMER_TIMINGS = ['after-return', 'before-flush'] as const;
  * after-return: the consumer copies recorded pages once the clean-record call
  * has returned (the documented contract). before-flush: it also copies the
  * pages recorded so far at each post_vma, before the deferred TLB flush (the
- * order §1.7 says is unsafe).
+ * order that loses a write through a stale TLB entry: the page is copied
+ * before the flush that ends such writes).
  */
 export type ConsumerTiming = (typeof CONSUMER_TIMINGS)[number];
 
 /** Machine and driver switches that re-create known bugs (bugs.ts); all false is the fixed model. */
 export interface Plants {
-  /** walk_pte_range without the PTE lock (§6.A3). */
+  /** walk_pte_range without the PTE lock: a fault can refill a slot the walker holds cleared. */
   walkWithoutPteLock: boolean;
-  /** New PTE built from the snapshot, not from modify_prot_start (§6.B3). */
+  /** New PTE built from the snapshot, not from modify_prot_start: A/D bits set in between are lost. */
   pteFromSnapshot: boolean;
-  /** A RETRY from pfn_mkwrite finishes the fault anyway (§6.C7). */
+  /** A RETRY from pfn_mkwrite finishes the fault anyway: the PTE becomes writable with nothing recorded. */
   mkwriteRetryIgnored: boolean;
   /** The fault handlers ignore the BO reservation (the method-switch race). */
   handlersIgnoreReservation: boolean;
   /** vmwgfx's mkwrite order: the reservation is released before the PTE becomes writable. */
   mkwriteWindow: boolean;
-  /** Transfer to a resource clamps with max (§6.C1). */
+  /** Transfer to a resource clamps with max instead of min, clearing bits beyond the resource. */
   transferMax: boolean;
-  /** Resource validation transfers the BO's bits without scanning first (§6.C10). */
+  /** Resource validation transfers the BO's bits without scanning first (MKWRITE pinning). */
   pinWithoutScan: boolean;
+  /** A VMA merge drops VM_SOFTDIRTY of the VMA merged in (MachineOptions.mergeDropsSoftDirty). */
+  mergeDropsSoftDirty: boolean;
+  /** PAGEMAP_SCAN's WP_MATCHING protects unregistered VMAs (MachineOptions.scanProtectsUnregistered). */
+  scanProtectsUnregistered: boolean;
+  /** PAGEMAP_SCAN and clear_refs protect without their TLB flush (MachineOptions.scanWithoutTlbFlush). */
+  scanWithoutTlbFlush: boolean;
 }
 
 export const PLANT_NAMES = [
   'walkWithoutPteLock', 'pteFromSnapshot', 'mkwriteRetryIgnored', 'handlersIgnoreReservation', 'mkwriteWindow', 'transferMax', 'pinWithoutScan',
+  'mergeDropsSoftDirty', 'scanProtectsUnregistered', 'scanWithoutTlbFlush',
 ] as const satisfies ReadonlyArray<keyof Plants>;
 
 export const NO_PLANTS: Readonly<Plants> = {
   walkWithoutPteLock: false, pteFromSnapshot: false, mkwriteRetryIgnored: false, handlersIgnoreReservation: false,
-  mkwriteWindow: false, transferMax: false, pinWithoutScan: false,
+  mkwriteWindow: false, transferMax: false, pinWithoutScan: false, mergeDropsSoftDirty: false, scanProtectsUnregistered: false,
+  scanWithoutTlbFlush: false,
 };
 
 export interface ScenarioOptions {
@@ -78,13 +100,13 @@ export interface ScenarioOptions {
   /** Rounds of the main kernel actor (core: [wp,] clean-record, consume; driver: validate). */
   rounds: number;
   consumer: ConsumerTiming;
-  /** Core: a second kernel actor write-protects pgoffs [1, pages) concurrently (§1.4, §6.A2). */
+  /** Core: a second kernel actor write-protects pgoffs [1, pages) concurrently (two deferred flushes pending at once). */
   nestedWp: boolean;
   /** Core: a second kernel actor runs clean-record with its own bitmap and consumer concurrently. */
   nestedClean: boolean;
   /** Machine option: flush the whole range when another deferred flush is pending. */
   nestedFlushRule: boolean;
-  /** Core: another process maps the BO private read-only, sorting before the shared VMA (§6.A6). */
+  /** Core: another process maps the BO private read-only, sorting before the shared VMA in i_mmap. */
   privateVma: boolean;
   /** Machine option: kernel-faithful walk_page_mapping that stops at a skipped VMA. */
   walkStops: boolean;
@@ -104,13 +126,29 @@ export interface ScenarioOptions {
   resources: number;
   /** Driver: the last CPU writes through its own process's mapping and then unmaps it. */
   munmap: boolean;
+  /**
+   * soft-dirty: the last CPU, after its writes, unmaps the page it wrote last
+   * and maps it again in place (the new VMA merges with its neighbour).
+   */
+  remap: boolean;
+  /**
+   * uffd-wp: the last page is not registered with userfaultfd (its own VMA);
+   * the scan then goes without PM_SCAN_CHECK_WPASYNC, which would refuse the
+   * range, and the consumer copies that untracked page every time.
+   */
+  unregisteredTail: boolean;
   /** Invariants not checked (e.g. per-call guarantee-b with --nested-clean). */
   ignore: readonly InvariantName[];
   plants: Plants;
 }
 
-export type InvariantName = 'guarantee-a' | 'guarantee-b' | 'stale-writable-tlb' | 'lost-write';
-export const INVARIANT_NAMES: readonly InvariantName[] = ['guarantee-a', 'guarantee-b', 'stale-writable-tlb', 'lost-write'];
+export type InvariantName = 'guarantee-a' | 'guarantee-b' | 'stale-writable-tlb' | 'lost-write' | 'uffd-wp-writable';
+export const INVARIANT_NAMES: readonly InvariantName[] = ['guarantee-a', 'guarantee-b', 'stale-writable-tlb', 'lost-write', 'uffd-wp-writable'];
+
+/** The invariants a scenario checks: all but those it ignores, and uffd-wp-writable only where userfaultfd is in play. */
+export function checkedInvariants(o: Readonly<ScenarioOptions>): InvariantName[] {
+  return INVARIANT_NAMES.filter((n) => !o.ignore.includes(n) && (n !== 'uffd-wp-writable' || (o.driver === null && o.helper === 'uffd-wp')));
+}
 
 export const DEFAULT_SCENARIO: Readonly<ScenarioOptions> = {
   arch: 'x86',
@@ -132,6 +170,8 @@ export const DEFAULT_SCENARIO: Readonly<ScenarioOptions> = {
   switchAfter: 2,
   resources: 1,
   munmap: false,
+  remap: false,
+  unregisteredTail: false,
   ignore: [],
   plants: NO_PLANTS,
 };
@@ -150,8 +190,10 @@ export type Op =
   | { readonly kind: 'write'; readonly cpu: number; readonly view: number; readonly page: number; readonly offset: number; readonly value: number }
   | { readonly kind: 'read'; readonly cpu: number; readonly view: number; readonly page: number }
   | { readonly kind: 'munmap'; readonly view: number }
+  | { readonly kind: 'remap'; readonly view: number; readonly page: number }
   | { readonly kind: 'wp'; readonly first: number; readonly nr: number }
   | { readonly kind: 'clean'; readonly first: number; readonly nr: number; readonly order: HelperOrder }
+  | { readonly kind: 'scan'; readonly tracker: TrackerName; readonly first: number; readonly nr: number }
   | { readonly kind: 'consume' }
   | { readonly kind: 'validate'; readonly resources: number; readonly scan: boolean };
 
@@ -212,14 +254,20 @@ function writeTarget(o: ScenarioOptions, v: ViewSpec, cpu: number, k: number): n
   return v.first + (i % v.pages);
 }
 
-function helperRound(o: ScenarioOptions): Op[] {
-  const all = { first: 0, nr: o.pages };
+/** The op that reports and re-marks pages: a clean-record call, or a tracker's scan-and-protect. */
+function recordingOp(o: ScenarioOptions, first: number, nr: number): Op {
+  const tracker = trackerOf(o.helper);
+  if (tracker !== null) return { kind: 'scan', tracker, first, nr };
   const order: HelperOrder = o.helper === 'strict' || o.helper === 'strict-tlb-first' ? o.helper : 'deferred';
-  const clean: Op = { kind: 'clean', ...all, order };
-  return o.helper === 'wp-clean' ? [{ kind: 'wp', ...all }, clean, { kind: 'consume' }] : [clean, { kind: 'consume' }];
+  return { kind: 'clean', first, nr, order };
 }
 
-/** Resources kernel0 validates each round: all, or with two resources only the first (§6.C1). */
+function helperRound(o: ScenarioOptions): Op[] {
+  const record = recordingOp(o, 0, o.pages);
+  return o.helper === 'wp-clean' ? [{ kind: 'wp', first: 0, nr: o.pages }, record, { kind: 'consume' }] : [record, { kind: 'consume' }];
+}
+
+/** Resources kernel0 validates each round: all, or with two resources only the first (so a transfer to it must leave the second's bits). */
 function roundResources(o: ScenarioOptions): number {
   return o.resources === 2 ? 1 : (1 << o.resources) - 1;
 }
@@ -246,6 +294,15 @@ function check(o: ScenarioOptions): void {
   const coreOnly: Array<[boolean, string]> = [[o.nestedWp, 'nestedWp'], [o.nestedClean, 'nestedClean'], [o.privateVma, 'privateVma'], [o.consumer !== 'after-return', 'consumer']];
   for (const [set, name] of coreOnly) if (set && o.driver !== null) throw new ScenarioError(`${name} is a core scenario option (no driver)`);
   if (o.resources === 2 && o.pages < 2) throw new ScenarioError('two resources need at least 2 pages');
+  const tracker = trackerOf(o.helper);
+  if (tracker !== null && o.driver === null) {
+    if (o.arch === 'vivt') throw new ScenarioError(`${o.helper} exists only on architectures with physically indexed caches (Linux has no soft-dirty or uffd-wp on virtually indexed ones); use x86 or sw-dirty`);
+    const oneMapping: Array<[boolean, string]> = [[o.offsets, 'offsets'], [o.privateVma, 'privateVma'], [o.walkStops, 'walkStops'], [o.nestedWp, 'nestedWp']];
+    for (const [set, name] of oneMapping) if (set) throw new ScenarioError(`${name} does not apply to ${o.helper}: it tracks one process's single mapping, with no wp_shared_mapping_range walk`);
+  }
+  if (o.remap && (tracker !== 'soft-dirty' || o.driver !== null)) throw new ScenarioError('remap needs --helper soft-dirty');
+  if (o.unregisteredTail && (tracker !== 'uffd-wp' || o.driver !== null)) throw new ScenarioError('unregisteredTail needs --helper uffd-wp');
+  if (o.unregisteredTail && o.pages < 2) throw new ScenarioError('unregisteredTail needs at least 2 pages (the last one is not registered)');
   if (o.munmap && o.cpus < 2) throw new ScenarioError('munmap needs 2 CPUs (the last one unmaps its mapping)');
 }
 
@@ -263,6 +320,7 @@ export function buildScenario(partial: Partial<ScenarioOptions> = {}): Scenario 
       ops.push({ kind: 'write', cpu: c, view, page, offset: c, value: 1 + c * o.writes + k });
     }
     if (o.munmap && c === o.cpus - 1) ops.push({ kind: 'munmap', view });
+    if (o.remap && c === o.cpus - 1) ops.push({ kind: 'remap', view, page: writeTarget(o, vs[view]!, c, o.writes - 1) });
     actors.push({ index: c, label: `cpu${c}`, token: String(c), ops });
   }
   const main: Op[] = [];
@@ -276,7 +334,8 @@ export function buildScenario(partial: Partial<ScenarioOptions> = {}): Scenario 
     actors.push({ index: actors.length, label: 'kernel1', token: 'k1', ops: [{ kind: 'wp', first, nr: o.pages - first }] });
   }
   if (o.nestedClean) {
-    actors.push({ index: actors.length, label: `kernel${actors.length - o.cpus}`, token: `k${actors.length - o.cpus}`, ops: [{ kind: 'clean', first: 0, nr: o.pages, order: 'deferred' }, { kind: 'consume' }] });
+    const nested: Op = trackerOf(o.helper) !== null ? recordingOp(o, 0, o.pages) : { kind: 'clean', first: 0, nr: o.pages, order: 'deferred' };
+    actors.push({ index: actors.length, label: `kernel${actors.length - o.cpus}`, token: `k${actors.length - o.cpus}`, ops: [nested, { kind: 'consume' }] });
   }
   const finalSync: Op[] = o.driver !== null ? [{ kind: 'validate', resources: (1 << o.resources) - 1, scan: true }] : helperRound(o);
   return { options: o, actors, views: vs, finalSync };
@@ -288,7 +347,12 @@ export function isKernelOp(op: Op): boolean {
 
 /** Ops that walk page tables (take the i_mmap lock and PTE locks): they may not start while a walker holds a PTE lock. */
 export function isWalkingOp(op: Op): boolean {
-  return op.kind === 'wp' || op.kind === 'clean' || op.kind === 'validate' || op.kind === 'munmap';
+  return op.kind === 'wp' || op.kind === 'clean' || op.kind === 'scan' || op.kind === 'validate' || op.kind === 'munmap' || op.kind === 'remap';
+}
+
+/** Ops that report pages and re-mark them (guarantees (a) and (b) are checked when they return). */
+export function isRecordingOp(op: Op): op is Extract<Op, { kind: 'clean' | 'scan' }> {
+  return op.kind === 'clean' || op.kind === 'scan';
 }
 
 /** Ops that take the BO reservation (driver): they may not start while a suspended op holds it. */
@@ -306,10 +370,16 @@ export function describeOp(op: Op): string {
       return `read pgoff ${op.page}${op.view > 0 ? ` via mapping ${op.view}` : ''}`;
     case 'munmap':
       return `munmap of mapping ${op.view}`;
+    case 'remap':
+      return `munmap pgoff ${op.page}${op.view > 0 ? ` of mapping ${op.view}` : ''} and mmap it again in place`;
     case 'wp':
       return `wp_shared_mapping_range [${op.first},${op.first + op.nr})`;
     case 'clean':
       return `${op.order === 'deferred' ? '' : `${op.order} `}clean_record_shared_mapping_range [${op.first},${op.first + op.nr})`;
+    case 'scan':
+      return op.tracker === 'uffd-wp'
+        ? `PAGEMAP_SCAN [${op.first},${op.first + op.nr}) written pages, WP_MATCHING`
+        : `read pagemap soft-dirty bits [${op.first},${op.first + op.nr}), then clear_refs 4`;
     case 'consume':
       return 'consumer copies recorded pages to the device';
     case 'validate':
@@ -327,7 +397,8 @@ export function scenarioFlags(o: Readonly<ScenarioOptions>): string[] {
   if (o.consumer !== d.consumer) out.push('--consumer', o.consumer);
   const flags: Array<[boolean, string]> = [
     [o.nestedWp, '--nested-wp'], [o.nestedClean, '--nested-clean'], [!o.nestedFlushRule, '--no-nested-rule'], [o.privateVma, '--private-vma'],
-    [o.walkStops, '--walk-stops'], [o.reads, '--reads'], [o.offsets, '--offsets'], [o.munmap, '--munmap'],
+    [o.walkStops, '--walk-stops'], [o.reads, '--reads'], [o.offsets, '--offsets'], [o.munmap, '--munmap'], [o.remap, '--remap'],
+    [o.unregisteredTail, '--unregistered-tail'],
   ];
   for (const [set, flag] of flags) if (set) out.push(flag);
   if (o.flushCeiling !== null) out.push('--flush-ceiling', String(o.flushCeiling));

@@ -9,9 +9,9 @@
  * What the global hash covers is everything that can influence the future of
  * an execution, with per-execution identities (mm ids, pfns) replaced by
  * stable indices:
- *  - every PTE of every view of the BO, each mm's deferred-flush counter and
- *    VMA count (not its cpumask: a CPU with no entries of the mm behaves the
- *    same in it or out of it; only the IPI count differs);
+ *  - every PTE of every view of the BO, each mm's deferred-flush counter,
+ *    VMA count and VMA flags (not its cpumask: a CPU with no entries of the
+ *    mm behaves the same in it or out of it; only the IPI count differs);
  *  - each CPU's TLB entry for every (view, page) the scenario can touch (the
  *    TLB never evicts, see world.ts, so its contents are its whole state);
  *  - vivt: each CPU's cache lines (tag, dirty, data) and replacement pointer;
@@ -179,6 +179,8 @@ export class WorldView {
     for (const mm of this.mms) {
       h.word(mm.tlbFlushPending);
       h.word(mm.vmas.length);
+      // Flags change without a layout change (clear_refs resets VM_SOFTDIRTY; a merge may set it).
+      for (const v of mm.vmas) h.word(v.flags);
     }
     for (const cpu of w.machine.cpus) {
       for (const v of w.views) for (let i = 0; i < v.pages; i++) h.word(cpu.tlb.peek(v.mm.id, v.baseVpn + i) ?? -1);

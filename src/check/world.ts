@@ -5,7 +5,9 @@
  * execution, instead of being rebuilt.
  *
  * Core layer: the BO is a plain device file (fault-around of writable PTEs)
- * and the kernel actors call the helpers directly. Driver layer: the BO lives
+ * and the kernel actors call the helpers directly; with a userspace tracker
+ * it is a memfd mapped by one process, tracked from the start (registered
+ * for async uffd-wp and write-protected once, or after one clear_refs). Driver layer: the BO lives
  * in a BoSpace with the driver's vm_ops (reservation, MKWRITE, mkwrite
  * recording), has a BoDirtyTracker and buffer resources, and the kernel actors
  * validate resources as command submission does.
@@ -20,14 +22,20 @@ import { type HelperStats, cleanRecordSharedMappingRange, wpSharedMappingRange }
 import { Machine, type MachineState } from '../core/machine.js';
 import type { Mapping } from '../core/mapping.js';
 import type { Mm } from '../core/mm.js';
-import { PTE_DIRTY } from '../core/pte.js';
+import { PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, PAGE_IS_WRITTEN, pagemapScan } from '../core/pagemap-scan.js';
+import { PAGES_PER_PMD } from '../core/pagetable.js';
+import { PTE_DIRTY, PTE_UFFD_MARKER, PTE_UFFD_WP } from '../core/pte.js';
+import { shmemFileOps } from '../core/shmem.js';
+import { KERNEL_ACTOR, Step } from '../core/step.js';
+import { PM_SOFT_DIRTY, clearRefsSoftDirty, readPagemap } from '../core/soft-dirty.js';
+import { Userfaultfd } from '../core/uffd-wp.js';
 import { VM_MAYWRITE, VM_SHARED, type Vma } from '../core/vma.js';
 import { type Bo, BoSpace } from '../driver/bo.js';
 import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from '../driver/config.js';
 import { BoDirtyTracker, type TrackerState } from '../driver/dirty-tracker.js';
 import { BufferResource } from '../driver/resource.js';
 import { boVmOps } from '../driver/vm-ops.js';
-import type { Op, Scenario } from './scenario.js';
+import { type Op, type Scenario, type TrackerName, trackerOf } from './scenario.js';
 
 export const PAGE_SIZE = 64;
 
@@ -77,10 +85,15 @@ export class World {
   /** What the device has copied. */
   readonly device: Uint8Array;
   readonly pages: number;
+  /** The userspace tracker of a core scenario, or null (the mapping helpers, or a driver). */
+  readonly tracker: TrackerName | null;
+  /** Pages the recording op tracks (bit p = BO page p); the consumer copies the others every time. */
+  readonly trackedMask: number;
 
   constructor(readonly scenario: Scenario) {
     const o = scenario.options;
     this.pages = o.pages;
+    this.tracker = o.driver === null ? trackerOf(o.helper) : null;
     const slots = o.pages * scenario.views.length;
     this.machine = new Machine({
       cpus: o.cpus,
@@ -95,9 +108,15 @@ export class World {
       walkTakesPteLock: !o.plants.walkWithoutPteLock,
       pteFromSnapshot: o.plants.pteFromSnapshot,
       mkwriteRetryIgnored: o.plants.mkwriteRetryIgnored,
+      softDirty: this.tracker === 'soft-dirty',
+      mergeDropsSoftDirty: o.plants.mergeDropsSoftDirty,
+      scanProtectsUnregistered: o.plants.scanProtectsUnregistered,
+      scanWithoutTlbFlush: o.plants.scanWithoutTlbFlush,
     });
     if (o.driver === null) {
-      this.mapping = this.machine.createMapping(o.pages, { name: 'bo' });
+      this.mapping = this.tracker === null
+        ? this.machine.createMapping(o.pages, { name: 'bo' })
+        : this.machine.createMapping(o.pages, { kind: 'shmem', ops: shmemFileOps(), name: 'memfd' });
       this.boOffset = 0;
       this.driver = null;
     } else {
@@ -122,17 +141,30 @@ export class World {
       this.boOffset = bo.offset;
       this.driver = { space, bo, tracker: BoDirtyTracker.add(bo, config), resources, config };
     }
-    // Private views first: they sort before the shared ones of the same pgoff in i_mmap (§6.A6).
+    // Private views first: they sort before the shared ones of the same pgoff in i_mmap, so a walk meets them first.
     const order = scenario.views.map((_, i) => i).sort((a, b) => Number(scenario.views[a]!.shared) - Number(scenario.views[b]!.shared));
     const built: View[] = new Array(scenario.views.length);
     for (const i of order) {
       const v = scenario.views[i]!;
       const mm = this.machine.createMm();
-      const vma = mm.mmap(this.mapping, { pgoff: this.boOffset + v.first, pages: v.pages, shared: v.shared, prot: v.writable ? 'rw' : 'r' });
+      // A tracker's mapping straddles two PTE tables (page 0 alone in the first), so its walks drop one table lock and take the next.
+      const address = this.tracker === null ? undefined : (PAGES_PER_PMD - 1) * PAGE_SIZE;
+      const vma = mm.mmap(this.mapping, { pgoff: this.boOffset + v.first, pages: v.pages, shared: v.shared, prot: v.writable ? 'rw' : 'r', address });
       built[i] = { mm, vma, first: v.first, baseVpn: vma.start / PAGE_SIZE, pages: v.pages, tracked: (vma.flags & (VM_SHARED | VM_MAYWRITE)) === (VM_SHARED | VM_MAYWRITE) };
     }
     this.views = built;
     this.mms = built.map((v) => v.mm);
+    const tracked = o.unregisteredTail ? o.pages - 1 : o.pages;
+    this.trackedMask = (1 << tracked) - 1;
+    const v0 = built[0]!;
+    if (this.tracker === 'uffd-wp') {
+      // The documented start of tracking: register, then protect the range once.
+      const uffd = new Userfaultfd(v0.mm);
+      uffd.register(v0.baseVpn * PAGE_SIZE, tracked * PAGE_SIZE);
+      uffd.writeProtect(v0.baseVpn * PAGE_SIZE, tracked * PAGE_SIZE, true);
+    } else if (this.tracker === 'soft-dirty') {
+      clearRefsSoftDirty(v0.mm);
+    }
     this.oracle = new Uint8Array(o.pages * PAGE_SIZE);
     this.device = new Uint8Array(o.pages * PAGE_SIZE);
   }
@@ -170,6 +202,58 @@ export class World {
     return mask;
   }
 
+  /**
+   * Bit p set when BO page p in [first, first + nr), among the tracked
+   * pages, is marked written: a dirty PTE in a tracked view (the mapping
+   * helpers), the soft-dirty bit as pagemap reports it (the PTE's, or its
+   * VMA's), or the uffd-wp bit clear (PAGEMAP_SCAN's PAGE_IS_WRITTEN).
+   */
+  markedMask(first: number, nr: number): number {
+    if (this.tracker === null) return this.dirtyMask(first, nr);
+    const v = this.views[0]!;
+    const entries = this.tracker === 'soft-dirty' ? readPagemap(v.mm, this.vpnOf(v, first) * PAGE_SIZE, nr) : null;
+    let mask = 0;
+    for (let p = first; p < first + nr; p++) {
+      if (!(this.trackedMask & (1 << p))) continue;
+      const pte = this.pte(v, p);
+      const marked = entries !== null ? (entries[p - first]! & PM_SOFT_DIRTY) !== 0n : pte !== PTE_UFFD_MARKER && !(pte & PTE_UFFD_WP);
+      if (marked) mask |= 1 << p;
+    }
+    return mask;
+  }
+
+  /**
+   * A tracker's scan-and-protect of BO pages [first, first + nr) through view
+   * 0; returns the pages it reports. soft-dirty reads the bits from pagemap
+   * and tells `read` before clear_refs resets them (a consumer that acts
+   * early needs them).
+   */
+  scan(op: Extract<Op, { kind: 'scan' }>, read?: (reported: number) => void): number {
+    const v = this.views[0]!;
+    const va = this.vpnOf(v, op.first) * PAGE_SIZE;
+    if (op.tracker === 'soft-dirty') {
+      const reported = this.markedMask(op.first, op.nr);
+      read?.(reported);
+      // Two system calls: nothing reads and clears soft-dirty bits atomically.
+      this.machine.step(Step.BetweenCalls, KERNEL_ACTOR, v.mm, -1);
+      clearRefsSoftDirty(v.mm);
+      return reported;
+    }
+    const flags = PM_SCAN_WP_MATCHING | (this.scenario.options.unregisteredTail ? 0 : PM_SCAN_CHECK_WPASYNC);
+    const r = pagemapScan(v.mm, { start: va, end: va + op.nr * PAGE_SIZE, flags, vecLen: op.nr, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
+    let reported = 0;
+    for (const g of r.regions) for (let a = g.start; a < g.end; a += PAGE_SIZE) reported |= 1 << this.pageAt(v.mm, a / PAGE_SIZE);
+    return reported;
+  }
+
+  /** munmap one page of a view and mmap it again in place (the VMAs merge back where Linux merges them). */
+  remap(op: Extract<Op, { kind: 'remap' }>): void {
+    const v = this.views[op.view]!;
+    const va = this.vpnOf(v, op.page) * PAGE_SIZE;
+    v.mm.munmap(va, PAGE_SIZE);
+    v.mm.mmap(this.mapping, { pgoff: this.boOffset + op.page, pages: 1, address: va, shared: true, prot: 'rw' });
+  }
+
   /** Perform a CPU access (may throw AccessBlockedError). */
   write(op: Extract<Op, { kind: 'write' }>): void {
     const v = this.views[op.view]!;
@@ -203,7 +287,7 @@ export class World {
 
   /**
    * Command validation of the resources in `mask` (driver): scan the BO
-   * (unless `scan` is false, §6.C10), move its bits into each resource, upload
+   * (unless `scan` is false: pinning without a scan), move its bits into each resource, upload
    * the resource's ranges. Returns the BO pages uploaded.
    */
   validate(mask: number, scan: boolean): number {

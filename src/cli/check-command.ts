@@ -4,7 +4,7 @@ import { ProgressLine, lineIo } from './progress.js';
 import { ARCH_NAMES } from '../core/machine.js';
 import {
   BUGS, CONSUMER_TIMINGS, DEFAULT_SCENARIO, DRIVER_METHODS, HELPER_NAMES, INVARIANT_NAMES, type InvariantName, PLANT_NAMES, type Plants,
-  type Progress, SCENARIO_LIMITS, type Scenario, ScenarioError, type ScenarioOptions, ScheduleError, buildScenario, exploreParallel, findBug,
+  type Progress, SCENARIO_LIMITS, type Scenario, ScenarioError, type ScenarioOptions, ScheduleError, buildScenario, checkedInvariants, exploreParallel, findBug,
   formatCounterexample, scenarioFlags, traceSchedule,
 } from '../check/index.js';
 
@@ -19,14 +19,14 @@ export const CHECK: CommandSpec = {
   name: 'check',
   summary: 'explore every interleaving of a small scenario and check the dirty-tracking invariants; print a counterexample when one fails',
   usage: ['check --arch <x86|sw-dirty|vivt> (--helper H | --driver M) [options]', 'check --bug ID [--fixed] [options]', 'check --replay PATH'],
-  description: `Runs a small scenario under every interleaving of its step points with at most --bound preemptions and checks, in each one: guarantees (a) and (b) of every clean-record call; after every wp call, no CPU holds a writable TLB entry for a read-only PTE in its range; after a final quiescent sync the device copy holds the last value written to every byte. Prints the counts and, when an invariant fails, the failing interleaving step by step with the command that replays it.
+  description: `Runs a small scenario under every interleaving of its step points with at most --bound preemptions and checks, in each one: guarantees (a) and (b) of every clean-record call and tracker scan; after every wp call, no CPU holds a writable TLB entry for a read-only PTE in its range; with uffd-wp, no PTE is writable with its uffd-wp bit set; after a final quiescent sync the device copy holds the last value written to every byte. Prints the counts and, when an invariant fails, the failing interleaving step by step with the command that replays it.
 
 Scenario: CPU c writes byte c of its pages (--writes per CPU, each page twice in a row). Core layer (--helper): kernel0 runs --rounds of [wp,] clean-record, then a consumer copies the recorded pages. Driver layer (--driver): the BO has the vmwgfx-style tracker and buffer resources; kernel0 runs --rounds of command validation (scan, transfer to the resources, upload).
 
 Progress (interleavings explored, states, rate) goes to stderr: a bar on a terminal, a line a second otherwise. --max-seconds and --max-interleavings stop the search early with a PARTIAL verdict (exit 3), which proves nothing about the part not explored.`,
   options: [
     { name: 'arch', type: 'string', value: 'A', choices: ARCH_NAMES, group: SCENARIO, description: 'x86 (hardware dirty bit), sw-dirty (first write faults to set D), vivt (per-CPU virtually indexed write-back caches)' },
-    { name: 'helper', type: 'string', value: 'H', choices: HELPER_NAMES, group: SCENARIO, description: "clean-record (deferred TLB flush, the kernel's), strict (page_mkclean order: cache flush, clear + TLB flush, write-protected clean PTE), strict-tlb-first (TLB flush before the cache flush), wp-clean (wp then clean-record)" },
+    { name: 'helper', type: 'string', value: 'H', choices: HELPER_NAMES, group: SCENARIO, description: "clean-record (deferred TLB flush, the kernel's), strict (page_mkclean order: cache flush, clear + TLB flush, write-protected clean PTE), strict-tlb-first (TLB flush before the cache flush), wp-clean (wp then clean-record); the userspace trackers of one process's memfd mapping: uffd-wp (PAGEMAP_SCAN of written pages with WP_MATCHING, async uffd-wp), soft-dirty (read pagemap's soft-dirty bits, then clear_refs 4)" },
     { name: 'driver', type: 'string', value: 'M', choices: DRIVER_METHODS, group: SCENARIO, description: "the tracker's initial method: pagetable or mkwrite" },
     { name: 'cpus', type: 'int', ...SCENARIO_LIMITS.cpus, defaultText: String(DEFAULT_SCENARIO.cpus), group: SCENARIO, description: 'simulated CPUs' },
     { name: 'pages', type: 'int', ...SCENARIO_LIMITS.pages, defaultText: String(DEFAULT_SCENARIO.pages), group: SCENARIO, description: 'pages of the BO (vivt: at least --cpus)' },
@@ -42,13 +42,15 @@ Progress (interleavings explored, states, rate) goes to stderr: a bar on a termi
     { name: 'no-nested-rule', type: 'flag', group: CORE, description: 'machine without the mm_tlb_flush_nested full-range flush' },
     { name: 'private-vma', type: 'flag', group: CORE, description: 'another process maps the BO private read-only, first in i_mmap' },
     { name: 'walk-stops', type: 'flag', group: CORE, description: 'kernel-faithful walk_page_mapping: a skipped VMA ends the walk' },
+    { name: 'remap', type: 'flag', group: CORE, description: 'soft-dirty: the last CPU then unmaps its last page and maps it again in place' },
+    { name: 'unregistered-tail', type: 'flag', group: CORE, description: 'uffd-wp: the last page is not registered with userfaultfd (the scan goes without CHECK_WPASYNC; the consumer copies that page every time)' },
     { name: 'switch-after', type: 'int', ...SCENARIO_LIMITS.switchAfter, defaultText: `${DEFAULT_SCENARIO.switchAfter}, the kernel's`, group: DRIVER, description: 'consecutive votes a method switch needs beyond the first' },
     { name: 'resources', type: 'int', ...SCENARIO_LIMITS.resources, defaultText: String(DEFAULT_SCENARIO.resources), group: DRIVER, description: 'with 2, two buffer resources share the BO; rounds validate the first only, the final sync both' },
     { name: 'munmap', type: 'flag', group: DRIVER, description: 'the last CPU writes through its own mapping, then unmaps it' },
     { name: 'bug', type: 'string', value: 'ID', group: BUG, description: `the scenario of a known bug with the bug planted: ${BUGS.filter((b) => b.kind === 'variants').map((b) => b.id).join(', ')} (docs/fidelity.md has the table); other options adjust it` },
     { name: 'fixed', type: 'flag', group: BUG, description: 'with --bug: the same scenario without the bug' },
     { name: 'plant', type: 'string', value: 'LIST', group: BUG, description: `plant bugs by name, comma separated: ${PLANT_NAMES.join(', ')}` },
-    { name: 'bound', type: 'int', min: 0, max: 8, default: 2, group: EXPLORE, description: 'preemptions per interleaving (a counterexample is re-searched at bounds 0, 1, ... so it has as few as possible)' },
+    { name: 'bound', type: 'int', min: 0, max: 8, defaultText: "2; with --bug, the bound its row gives (0 for B5)", group: EXPLORE, description: 'preemptions per interleaving (a counterexample is re-searched at bounds 0, 1, ... so it has as few as possible)' },
     { name: 'jobs', type: 'int', min: 1, max: 64, default: 1, group: EXPLORE, description: 'worker threads once a search runs longer than a second (1: this thread only; on a 2-vCPU machine two workers were slower than one thread, docs/fidelity.md)' },
     { name: 'max-seconds', type: 'int', value: 'S', min: 1, max: 86_400, group: EXPLORE, description: 'stop after S seconds: the verdict is then PARTIAL (exit 3), which proves nothing' },
     { name: 'max-interleavings', type: 'int', min: 1, max: Number.MAX_SAFE_INTEGER, group: EXPLORE, description: 'stop after N interleavings: the verdict is then PARTIAL (exit 3), which proves nothing' },
@@ -71,7 +73,7 @@ export const checkCommand = (argv: readonly string[], out: (line: string) => voi
 /** Flags that describe the scenario; a replay file brings its own. */
 const SCENARIO_FLAGS = [
   'arch', 'helper', 'driver', 'cpus', 'pages', 'writes', 'rounds', 'reads', 'offsets', 'flush-ceiling', 'ignore', 'consumer', 'nested-wp',
-  'nested-clean', 'no-nested-rule', 'private-vma', 'walk-stops', 'switch-after', 'resources', 'munmap', 'bug', 'fixed', 'plant',
+  'nested-clean', 'no-nested-rule', 'private-vma', 'walk-stops', 'remap', 'unregistered-tail', 'switch-after', 'resources', 'munmap', 'bug', 'fixed', 'plant',
 ];
 
 interface ReplayFile {
@@ -111,7 +113,7 @@ function scenarioFromArgs(args: Values): Partial<ScenarioOptions> {
   if (args.consumer !== undefined) o.consumer = args.consumer as ScenarioOptions['consumer'];
   const flags: Array<[string, keyof ScenarioOptions]> = [
     ['reads', 'reads'], ['offsets', 'offsets'], ['nested-wp', 'nestedWp'], ['nested-clean', 'nestedClean'], ['private-vma', 'privateVma'],
-    ['walk-stops', 'walkStops'], ['munmap', 'munmap'],
+    ['walk-stops', 'walkStops'], ['munmap', 'munmap'], ['remap', 'remap'], ['unregistered-tail', 'unregisteredTail'],
   ];
   for (const [flag, key] of flags) if (args[flag] === true) (o as Record<string, unknown>)[key] = true;
   if (args['no-nested-rule'] === true) o.nestedFlushRule = false;
@@ -155,6 +157,7 @@ function describeScenario(s: Scenario): string {
     o.driver === null && `consumer ${o.consumer}`, o.nestedWp && 'nested wp', o.nestedClean && 'nested clean-record', !o.nestedFlushRule && 'no nested-flush rule',
     o.privateVma && 'private VMA first', o.walkStops && 'walk stops at skipped VMA', o.reads && 'reads', o.offsets && 'mappings at offsets',
     o.flushCeiling !== null && `flush ceiling ${o.flushCeiling}`, o.resources === 2 && 'two resources', o.munmap && 'munmap',
+    o.remap && 'remap', o.unregisteredTail && 'unregistered last page',
     o.ignore.length > 0 && `not checking ${o.ignore.join(', ')}`, plants.length > 0 && `planted: ${plants.join(', ')}`,
   ].filter(Boolean);
   return `${o.arch}, ${layer}, ${o.cpus} CPU(s), ${o.pages} page(s), ${o.writes} write(s) per CPU, ${o.rounds} round(s)${extras.length ? `, ${extras.join(', ')}` : ''}`;
@@ -193,7 +196,8 @@ async function check(args: Values, io: CommandIo): Promise<number> {
   const scenario = build(scenarioFromArgs(args));
   if (args.schedule !== undefined) return traceOne(scenario, args.schedule as string, json, out);
 
-  const bound = args.bound as number;
+  // A known bug is run at the bound its row gives, unless --bound says otherwise.
+  const bound = (args.bound as number | undefined) ?? (args.bug !== undefined ? findBug(args.bug as string)?.bound : undefined) ?? 2;
   const reduce = args['no-reduce'] !== true;
   const maxSeconds = args['max-seconds'] as number | undefined;
   const maxInterleavings = args['max-interleavings'] as number | undefined;
@@ -218,7 +222,7 @@ async function check(args: Values, io: CommandIo): Promise<number> {
   }
   const s = r.stats;
   out(`vgpu-dirty check: ${describeScenario(scenario)}; bound ${bound} preemption(s)`);
-  out(`invariants: ${INVARIANT_NAMES.filter((n) => !scenario.options.ignore.includes(n)).join(', ')}`);
+  out(`invariants: ${checkedInvariants(scenario.options).join(', ')}`);
   out(`interleavings: ${s.interleavings} (${s.complete} complete, ${s.pruned} cut short); distinct states: ${s.states}; decision points: ${s.decisionPoints}`);
   out(`reduction: ${s.slept} alternatives asleep, ${s.probesSettled} of ${s.probes} probed alternatives settled without re-execution, ${s.replayed} decisions re-executed`);
   out(`time: ${s.seconds.toFixed(3)} s, ${s.perSecond} interleavings/s${s.workers > 1 ? `, ${s.workers} worker threads` : ''}`);

@@ -25,7 +25,9 @@ export interface CpuCounters {
 }
 
 /**
- * A simulated CPU with its own TLB. The access path follows the x86 rules:
+ * A simulated CPU with its own TLB. The access path follows the x86 rules,
+ * under which a TLB caches a translation with its write and dirty state and
+ * uses it without re-reading the PTE:
  *  - a write through a cached writable+dirty entry touches no PTE at all;
  *  - a write through a cached writable clean entry sets D in the in-memory PTE
  *    with a locked read-modify-write that faults if the PTE is no longer

@@ -4,37 +4,25 @@ import type { Mapping } from './mapping.js';
 import type { NotifierRange } from './notifier.js';
 import { type MmWalk, WALK_SKIP, type WalkOps, walkPageMapping } from './pagewalk.js';
 import { PTE_DIRTY, PTE_WRITE } from './pte.js';
+import { type HelperOrder, PteChange, type WalkLocals, modifyPte } from './pte-modify.js';
 import { KERNEL_ACTOR, Step } from './step.js';
 import { VM_HUGETLB, VM_MAYWRITE, VM_SHARED, type Vma } from './vma.js';
 
 /**
- * The two helpers of mm/mapping_dirty_helpers.c:
- * write-protect, and clean-and-record, every PTE that maps a pgoff range of an
- * address space in any shared writable VMA of any process.
+ * The two helpers of mm/mapping_dirty_helpers.c: write-protect, and
+ * clean-and-record, every PTE that maps a pgoff range of an address space in
+ * any shared writable VMA of any process.
  *
  * Default (kernel) order: each PTE is changed with modify_prot_start/commit
- * under its table's lock, and ONE TLB flush per VMA covers the window of
- * changed PTEs after all of them (post_vma). Between a change and that flush a
- * CPU may still write through a stale writable+dirty TLB entry; the clean
- * helper has recorded the page by then, which is why guarantees (a) and (b)
- * hold as long as the recorded pages are consumed only after the call returns.
- *
- * Strict variants (the page_mkclean rule): per PTE, under its lock, flush the
- * cache page and the TLB entry on every CPU before storing a value that is
- * write-protected as well as clean, so the next write faults. One shootdown per
- * PTE. 'strict' follows the order of page_mkclean_one in mm/rmap.c
- * (flush_cache_page, ptep_clear_flush, wrprotect, mkclean, set_pte_at);
- * 'strict-tlb-first' clears and flushes the TLB entry before the cache page,
- * so no CPU can write the page into its cache between the two flushes
- * (docs/fidelity.md shows that window on virtually indexed caches).
+ * under its table's lock (pte-modify.ts), and ONE TLB flush per VMA covers
+ * the window of changed PTEs after all of them (post_vma). Between a change
+ * and that flush a CPU may still write through a stale writable+dirty TLB
+ * entry; the clean helper has recorded the page by then, which is why
+ * guarantees (a) and (b) hold as long as the recorded pages are consumed only
+ * after the call returns. The strict orders (pte-modify.ts) flush per PTE.
  */
 
-/** Per-PTE order of a helper: the kernel's deferred flush, or one of the two strict orders. */
-export type HelperOrder = 'deferred' | 'strict' | 'strict-tlb-first';
-export const HELPER_ORDERS: readonly HelperOrder[] = ['deferred', 'strict', 'strict-tlb-first'];
-const DEFERRED = 0;
-const STRICT = 1;
-const STRICT_TLB_FIRST = 2;
+export { HELPER_ORDERS, type HelperOrder, type WalkLocals } from './pte-modify.js';
 
 export interface HelperOptions {
   /** Per-PTE order (default 'deferred', the kernel's). */
@@ -67,51 +55,18 @@ export interface DirtyRange {
 }
 
 /**
- * What a walk still holds in its locals at a step point, besides its position
- * (step kind, mm, vpn): enough to tell two suspended walks apart exactly
- * (Machine.walkObserver; src/check hashes it).
- */
-export interface WalkLocals {
-  readonly total: number;
-  readonly flushStart: number;
-  readonly flushEnd: number;
-  /** VMAs whose walk has begun (preVma) so far. */
-  readonly vmaIndex: number;
-  /** The PTE value tested, and the one modify_prot_start returned, for the PTE being changed. */
-  readonly snapshot: number;
-  readonly held: number;
-  /** clean-record only: the bound being built, and the bitmap. */
-  readonly start?: number;
-  readonly end?: number;
-  readonly bitmap?: Bitmap;
-}
-
-/**
  * State shared by both walks (struct wp_walk). Classes, not object spreads,
  * so the per-PTE code sees two stable, related hidden classes.
  */
 class WpWalk implements WalkLocals {
   total = 0;
-  /** Deferred-flush window in vpns; inverted (empty) at each VMA start. */
-  flushStart = 0;
-  flushEnd = 0;
   vmaIndex = 0;
-  snapshot = 0;
-  held = 0;
   range: NotifierRange | null = null;
-  /** DEFERRED, STRICT or STRICT_TLB_FIRST. */
-  readonly order: number;
-  /** Build the new PTE from the snapshot, not from modify_prot_start's value (the B3 bug). */
-  readonly fromSnapshot: boolean;
-  readonly initiator: number;
+  readonly pte: PteChange;
   readonly stats: HelperStats | null;
 
   constructor(opts: HelperOptions, mapping: Mapping) {
-    const order = opts.order ?? 'deferred';
-    if (!HELPER_ORDERS.includes(order)) throw new InvalidArgumentError(`order must be one of ${HELPER_ORDERS.join(', ')}, got '${String(order)}'`);
-    this.order = order === 'deferred' ? DEFERRED : order === 'strict' ? STRICT : STRICT_TLB_FIRST;
-    this.fromSnapshot = mapping.machine.config.pteFromSnapshot;
-    this.initiator = opts.initiator ?? -1;
+    this.pte = new PteChange(mapping.machine, opts.order ?? 'deferred', opts.initiator ?? -1);
     this.stats = opts.stats ?? null;
   }
 }
@@ -140,8 +95,7 @@ function preVma(start: number, end: number, walk: MmWalk<WpWalk>): number {
   const w = walk.private;
   const ps = walk.mm.pageSize;
   w.vmaIndex++;
-  w.flushStart = end / ps;
-  w.flushEnd = start / ps;
+  w.pte.resetWindow(start / ps, end / ps);
   w.range = walk.mm.notifyStart(start, end, 'protection-page');
   walk.mm.machine.flushCacheRange(walk.mm, start, end);
   walk.mm.tlbFlushPending++;
@@ -154,19 +108,27 @@ function cleanPreVma(start: number, end: number, walk: MmWalk<CleanWalk>): numbe
   return preVma(start, end, walk);
 }
 
-/** One flush per VMA; the whole range when another deferred flush is pending (mm_tlb_flush_nested). */
+/**
+ * One flush per VMA, over the window of PTEs the walk changed. When another
+ * walker also has a flush pending (mm_tlb_flush_nested), flush the whole
+ * range instead: that walker may have changed PTEs this walk then found
+ * already read-only and left out of its window, and its own flush may not
+ * have happened yet, so a CPU could still write through them after this call
+ * returned.
+ */
 function postVma(walk: MmWalk<WpWalk>): void {
   const w = walk.private;
+  const c = w.pte;
   const mm = walk.mm;
   const machine = mm.machine;
   const range = w.range!;
   machine.step(Step.BeforeVmaFlush, KERNEL_ACTOR, mm, -1);
   const ps = mm.pageSize;
   if (machine.config.nestedFlushRule && mm.tlbFlushNested()) {
-    machine.flushTlbRange(mm, range.start, range.end, w.initiator);
+    machine.flushTlbRange(mm, range.start, range.end, c.initiator);
     if (w.stats) w.stats.tlbFlushes++;
-  } else if (w.flushEnd > w.flushStart) {
-    machine.flushTlbRange(mm, w.flushStart * ps, w.flushEnd * ps, w.initiator);
+  } else if (c.flushEnd > c.flushStart) {
+    machine.flushTlbRange(mm, c.flushStart * ps, c.flushEnd * ps, c.initiator);
     if (w.stats) w.stats.tlbFlushes++;
   }
   machine.step(Step.AfterVmaFlush, KERNEL_ACTOR, mm, -1);
@@ -184,56 +146,18 @@ function hugeEntry(leaf: number, _vpn: number, _pages: number, walk: MmWalk<WpWa
   }
 }
 
-/**
- * Replace table[index] (read as `snapshot` by the caller) by itself minus
- * `clearBits`, in the walk's order, offering the step points. The strict
- * orders also write-protect. Returns nothing: the caller accounts.
- */
-function modifyPte(table: Int32Array, index: number, vpn: number, snapshot: number, clearBits: number, walk: MmWalk<WpWalk>): void {
+/** Change one PTE through pte-modify, counting the strict orders' per-PTE flushes. */
+function changePte(table: Int32Array, index: number, vpn: number, snapshot: number, clearBits: number, walk: MmWalk<WpWalk>): void {
   const w = walk.private;
-  const mm = walk.mm;
-  const machine = mm.machine;
-  w.snapshot = snapshot;
-  machine.step(Step.PteRead, KERNEL_ACTOR, mm, vpn);
-  let old: number;
-  let clear = clearBits;
-  if (w.order === DEFERRED) {
-    // ptep_modify_prot_start: read and clear, so the MMU cannot set A/D in
-    // the slot until the commit; the new value is built from what it returned.
-    old = table[index]!;
-    table[index] = 0;
-    if (vpn < w.flushStart) w.flushStart = vpn;
-    if (vpn + 1 > w.flushEnd) w.flushEnd = vpn + 1;
-  } else {
-    const va = vpn * mm.pageSize;
-    if (w.order === STRICT) {
-      machine.flushCachePage(mm, va);
-      machine.step(Step.CacheFlushed, KERNEL_ACTOR, mm, vpn);
-      // ptep_clear_flush
-      old = table[index]!;
-      table[index] = 0;
-      machine.flushTlbPage(mm, va, w.initiator);
-    } else {
-      // Once no CPU can write through the old translation, the cache flush
-      // captures the page's final data.
-      old = table[index]!;
-      table[index] = 0;
-      machine.flushTlbPage(mm, va, w.initiator);
-      machine.flushCachePage(mm, va);
-    }
-    if (w.stats) w.stats.tlbFlushes++;
-    clear |= PTE_WRITE;
-  }
-  w.held = old;
-  machine.step(Step.PteCleared, KERNEL_ACTOR, mm, vpn);
-  table[index] = (w.fromSnapshot ? snapshot : old) & ~clear;
-  machine.step(Step.PteCommitted, KERNEL_ACTOR, mm, vpn);
+  const c = w.pte;
+  modifyPte(walk.mm, table, index, vpn, snapshot, 0, clearBits, c);
+  if (w.stats && !c.deferred) w.stats.tlbFlushes++;
 }
 
 function wpPte(table: Int32Array, index: number, vpn: number, walk: MmWalk<WpWalk>): number {
   const pte = table[index]!;
   if (pte & PTE_WRITE) {
-    modifyPte(table, index, vpn, pte, PTE_WRITE, walk);
+    changePte(table, index, vpn, pte, PTE_WRITE, walk);
     walk.private.total++;
   }
   return 0;
@@ -244,7 +168,7 @@ function cleanRecordPte(table: Int32Array, index: number, vpn: number, walk: MmW
   if (pte & PTE_DIRTY) {
     const w = walk.private;
     const bit = vpn + w.bitDelta;
-    modifyPte(table, index, vpn, pte, PTE_DIRTY, walk);
+    changePte(table, index, vpn, pte, PTE_DIRTY, walk);
     w.total++;
     w.bitmap.set(bit);
     if (bit < w.start) w.start = bit;

@@ -6,7 +6,7 @@ import { deviceFileOps, type VmOperations } from './fault.js';
 import { Mapping, type MappingKind, type MappingState } from './mapping.js';
 import { Mm, type MmState } from './mm.js';
 import { PhysicalMemory, type PhysState } from './phys.js';
-import type { WalkLocals } from './dirty-helpers.js';
+import type { WalkLocals } from './pte-modify.js';
 import type { StepHook, StepKind, TraceSink } from './step.js';
 
 export interface MachineOptions {
@@ -28,15 +28,18 @@ export interface MachineOptions {
   tlbFlushCeiling?: number;
   /**
    * Kernel-faithful walk_page_mapping: a VMA that test_walk skips ends the
-   * whole walk (bug A6 in docs/fidelity.md). Default false: skip it and go
+   * whole walk, because the walker treats test_walk's positive "skip" as a
+   * stop and the helpers turn it into success. Default false: skip it and go
    * on, because the faithful behaviour silently leaves later shared mappings
    * unprotected and uncleaned.
    */
   walkStopsAtSkippedVma?: boolean;
   /**
    * Flush the whole notifier range when another deferred flush is pending on
-   * the mm (mm_tlb_flush_nested). Default true; false reproduces the
-   * bug that rule fixed.
+   * the mm (mm_tlb_flush_nested): that walker may have changed PTEs this
+   * one then found already changed and left out of its window, and may not
+   * have flushed them yet. Default true; false reproduces the bug that rule
+   * fixed.
    */
   nestedFlushRule?: boolean;
   /**
@@ -47,7 +50,7 @@ export interface MachineOptions {
   softDirty?: boolean;
   /**
    * The page walker takes each PTE table's lock while it visits it (default
-   * true). false reproduces walk_pte_range before the 2019 fix (bug A3 in docs/fidelity.md): a
+   * true). false reproduces walk_pte_range before its 2019 fix: a
    * fault can install a PTE in a slot a helper holds cleared, and the helper's
    * commit then overwrites it.
    */
@@ -55,16 +58,39 @@ export interface MachineOptions {
   /**
    * The helpers build the new PTE from the snapshot they tested instead of
    * from what modify_prot_start returned (default false). true reproduces the
-   * class of bug B3 in docs/fidelity.md: A/D bits the MMU set in between are lost.
+   * class of bug PAGEMAP_SCAN once had: A/D bits the MMU set in between are lost.
    */
   pteFromSnapshot?: boolean;
   /**
    * A VM_FAULT_RETRY from pfn_mkwrite is not an error, so the fault finishes
    * as if the handler had succeeded (default false). true reproduces
-   * mm/memory.c before the 2019 fix (bug C7 in docs/fidelity.md): the PTE becomes writable although
+   * mm/memory.c before its 2019 fix: the PTE becomes writable although
    * the handler recorded nothing.
    */
   mkwriteRetryIgnored?: boolean;
+  /**
+   * A VMA merge keeps the flags of the VMA it grows, dropping the other's
+   * VM_SOFTDIRTY (default false). Linux marks every new or expanded VMA
+   * soft-dirty, because a range unmapped and mapped again in place lost its
+   * PTEs' soft-dirty bits with the unmap; true reproduces a merge that
+   * forgets this, so such a range reads clean.
+   */
+  mergeDropsSoftDirty?: boolean;
+  /**
+   * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING walks and write-protects VMAs that
+   * are not registered for userfaultfd write-protect (default false). true
+   * reproduces the bug syzbot found: a later write fault there, which
+   * userfaultfd does not handle, makes the PTE writable with its uffd-wp bit
+   * still set (the kernel WARNs).
+   */
+  scanProtectsUnregistered?: boolean;
+  /**
+   * PAGEMAP_SCAN and clear_refs write-protect PTEs without the TLB flush
+   * that must follow (default false). true is a planted bug for the checker:
+   * a CPU keeps writing through its stale writable entry without faulting,
+   * so the write is never marked.
+   */
+  scanWithoutTlbFlush?: boolean;
 }
 
 /** A copy of a Machine's state (saveState / restoreState). */
@@ -92,6 +118,9 @@ export interface MachineConfig {
   readonly walkTakesPteLock: boolean;
   readonly pteFromSnapshot: boolean;
   readonly mkwriteRetryIgnored: boolean;
+  readonly mergeDropsSoftDirty: boolean;
+  readonly scanProtectsUnregistered: boolean;
+  readonly scanWithoutTlbFlush: boolean;
 }
 
 export interface MachineCounters {
@@ -143,6 +172,9 @@ export class Machine {
       walkTakesPteLock: opts.walkTakesPteLock ?? true,
       pteFromSnapshot: opts.pteFromSnapshot ?? false,
       mkwriteRetryIgnored: opts.mkwriteRetryIgnored ?? false,
+      mergeDropsSoftDirty: opts.mergeDropsSoftDirty ?? false,
+      scanProtectsUnregistered: opts.scanProtectsUnregistered ?? false,
+      scanWithoutTlbFlush: opts.scanWithoutTlbFlush ?? false,
     };
     requireInteger('tlbFlushCeiling', this.config.tlbFlushCeiling, 0);
     const arch = opts.arch ?? 'x86';

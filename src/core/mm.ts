@@ -73,7 +73,11 @@ export class Mm {
     if (into !== undefined) this.pageTable.saveState(s.pageTable);
     s.cpuMask.set(this.cpuMask);
     s.tlbFlushPending = this.tlbFlushPending;
-    if (s.layout === this.layout) return s;
+    if (s.layout === this.layout) {
+      // Flags change without a layout change (clear_refs, userfaultfd registration of a whole VMA).
+      for (let i = 0; i < this.vmas.length; i++) s.vmaFields[4 * i + 3] = this.vmas[i]!.flags;
+      return s;
+    }
     s.layout = this.layout;
     s.vmas.length = 0;
     s.vmaFields.length = 0;
@@ -89,7 +93,10 @@ export class Mm {
     this.pageTable.restoreState(s.pageTable);
     this.cpuMask.set(s.cpuMask);
     this.tlbFlushPending = s.tlbFlushPending;
-    if (s.layout === this.layout) return;
+    if (s.layout === this.layout) {
+      for (let i = 0; i < this.vmas.length; i++) this.vmas[i]!.flags = s.vmaFields[4 * i + 3]!;
+      return;
+    }
     this.layout = s.layout;
     this.vmas.length = 0;
     for (let i = 0; i < s.vmas.length; i++) {
@@ -226,7 +233,7 @@ export class Mm {
       if (prev.end !== next.start || prev.mapping !== next.mapping || prev.ops !== next.ops || prev.pgoffEnd !== next.pgoff) continue;
       if ((prev.flags | next.flags) & VM_PFNMAP || (prev.flags ^ next.flags) & ~VM_SOFTDIRTY) continue;
       if (prev.mapping.iMmapReaders > 0) continue;
-      prev.flags |= next.flags & VM_SOFTDIRTY;
+      if (!this.machine.config.mergeDropsSoftDirty) prev.flags |= next.flags & VM_SOFTDIRTY;
       prev.end = next.end;
       this.layout = ++layoutStamps;
       this.vmas.splice(i, 1);

@@ -2,13 +2,13 @@ import { InvalidArgumentError } from './errors.js';
 import type { Mm } from './mm.js';
 import { MAX_VPN } from './pagetable.js';
 import { type MmWalk, type WalkOps, walkPageRange } from './pagewalk.js';
-import { modifyPteProt } from './pte-modify.js';
+import { PteChange, type WalkLocals, modifyPte } from './pte-modify.js';
 import { PTE_NONE, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_SPECIAL, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE } from './pte.js';
 import { KernelError, userfaultfdOf } from './uffd-wp.js';
 import { VM_PFNMAP, VM_SOFTDIRTY, VM_UFFD_WP, type Vma } from './vma.js';
 
 /**
- * The PAGEMAP_SCAN ioctl on /proc/PID/pagemap (Linux 6.7 and later), as
+ * The PAGEMAP_SCAN ioctl on /proc/PID/pagemap, as
  * Linux 6.18 behaves — checked region for region against the real kernel by
  * `vgpu-dirty difftest`. Find the pages of a VA range whose categories match
  * the masks, report them as merged regions, and with PM_SCAN_WP_MATCHING
@@ -71,7 +71,7 @@ export interface PmScanResult {
 }
 
 /** Walk state (struct pagemap_scan_private). Addresses in vpns. */
-class ScanWalk {
+class ScanWalk implements WalkLocals {
   readonly flags: number;
   readonly inverted: number;
   readonly mask: number;
@@ -96,8 +96,13 @@ class ScanWalk {
   stopped = false;
   vmaCategory = 0;
   readonly out: PageRegion[] = [];
+  /** VMAs whose walk has begun, over every pass. */
+  vmaIndex = 0;
+  /** The PTE being protected, and the current table's flush window. */
+  readonly pte: PteChange;
 
-  constructor(a: PmScanArgs) {
+  constructor(mm: Mm, a: PmScanArgs) {
+    this.pte = new PteChange(mm.machine);
     this.flags = a.flags ?? 0;
     this.inverted = a.categoryInverted ?? 0;
     this.mask = a.categoryMask ?? 0;
@@ -110,6 +115,28 @@ class ScanWalk {
     this.hasVec = a.vecLen > 0;
     this.vecLeft = a.vecLen;
     this.bufLen = Math.min(PAGEMAP_BOUNCE_REGIONS, a.vecLen);
+  }
+
+  /** Pages reported so far. */
+  get total(): number {
+    return this.foundPages;
+  }
+
+  /** The regions gathered so far (copied out and in the bounce buffer): what the walk reports when it ends. */
+  digest(h: { word(w: number): void }): void {
+    h.word(this.out.length);
+    for (const r of this.out) {
+      h.word(r.start);
+      h.word(r.end);
+      h.word(r.categories);
+    }
+    h.word(this.buf.length);
+    for (const r of this.buf) {
+      h.word(r.start);
+      h.word(r.end);
+      h.word(r.categories);
+    }
+    h.word(this.walkEnd);
   }
 
   interesting(categories: number): boolean {
@@ -207,7 +234,7 @@ function testWalk(vma: Vma, walk: MmWalk<ScanWalk>): number {
   const allowed = wpAllowed(vma);
   if (!allowed) {
     if (p.flags & PM_SCAN_CHECK_WPASYNC) return EPERM;
-    if (p.flags & PM_SCAN_WP_MATCHING) return 1;
+    if (p.flags & PM_SCAN_WP_MATCHING && !walk.mm.machine.config.scanProtectsUnregistered) return 1;
   }
   if (vma.flags & VM_PFNMAP) return 1;
   let c = 0;
@@ -216,28 +243,44 @@ function testWalk(vma: Vma, walk: MmWalk<ScanWalk>): number {
   const required = p.mask & PAGE_IS_WPALLOWED;
   if (((c ^ p.inverted) & required) !== required) return 1;
   p.vmaCategory = c;
+  p.vmaIndex++;
   return 0;
 }
 
-/** Protect one slot for uffd-wp (make_uffd_wp_pte): a present entry under modify_prot, an empty one gets a marker. */
-function protect(mm: Mm, table: Int32Array, i: number, vpn: number): void {
-  if (table[i]! & PTE_PRESENT) modifyPteProt(mm, table, i, vpn, PTE_UFFD_WP, PTE_WRITE);
-  else mm.pageTable.set(vpn, PTE_UFFD_MARKER);
+/**
+ * Protect one slot for uffd-wp (make_uffd_wp_pte): a present entry through
+ * modifyPte (write-protected, uffd-wp set, built from what modify_prot_start
+ * returned), an empty one gets a marker. Either way the slot joins the
+ * table's flush window.
+ */
+function protect(mm: Mm, table: Int32Array, i: number, vpn: number, c: PteChange): void {
+  const pte = table[i]!;
+  if (pte & PTE_PRESENT) modifyPte(mm, table, i, vpn, pte, PTE_UFFD_WP, PTE_WRITE, c);
+  else {
+    mm.pageTable.set(vpn, PTE_UFFD_MARKER);
+    c.widen(vpn);
+  }
 }
 
-/** pagemap_scan_pmd_entry: one PTE table, lock held; one TLB flush for the entries it protected. */
+/**
+ * pagemap_scan_pmd_entry: one PTE table, lock held. The entries it protected
+ * are flushed before the lock is released, from the first protected entry to
+ * where the loop ended: once the table is unlocked, no CPU can write through
+ * a stale writable entry of a page the scan reported, so every later write
+ * faults and clears the uffd-wp bit again.
+ */
 function scanTable(table: Int32Array, from: number, to: number, base: number, walk: MmWalk<ScanWalk>): number {
   const p = walk.private;
   const mm = walk.mm;
+  const c = p.pte;
   const wp = (p.flags & PM_SCAN_WP_MATCHING) !== 0;
-  let flushStart = -1;
+  c.resetWindow(base + from, base + to);
   let i = from;
   if (wp && !p.hasVec) {
     // Protect-only: every slot not yet protected, whatever the masks.
     for (; i < to; i++) {
       if (table[i]! & PTE_UFFD_WP) continue;
-      protect(mm, table, i, base + i);
-      if (flushStart < 0) flushStart = base + i;
+      protect(mm, table, i, base + i, c);
     }
   } else {
     const written = p.writtenOnly;
@@ -246,17 +289,15 @@ function scanTable(table: Int32Array, from: number, to: number, base: number, wa
       // The kernel's own loop for "written pages, reported as written": one bit test per slot.
       if (written && pte & PTE_UFFD_WP) continue;
       const vpn = base + i;
-      const c = written ? p.vmaCategory | PAGE_IS_WRITTEN : p.vmaCategory | pteCategories(pte, p.interest);
-      if (!written && !p.interesting(c)) continue;
-      const next = p.output(c, vpn, vpn + 1);
+      const cat = written ? p.vmaCategory | PAGE_IS_WRITTEN : p.vmaCategory | pteCategories(pte, p.interest);
+      if (!written && !p.interesting(cat)) continue;
+      const next = p.output(cat, vpn, vpn + 1);
       if (next === vpn) break;
-      if (!wp || !(c & PAGE_IS_WRITTEN)) continue;
-      protect(mm, table, i, vpn);
-      if (flushStart < 0) flushStart = vpn;
+      if (!wp || !(cat & PAGE_IS_WRITTEN)) continue;
+      protect(mm, table, i, vpn, c);
     }
   }
-  // The kernel flushes from the first protected entry to where the loop ended, under the lock.
-  if (flushStart >= 0) mm.machine.flushTlbRange(mm, flushStart * mm.pageSize, (base + Math.min(i, to)) * mm.pageSize);
+  if (c.flushEnd > c.flushStart && !mm.machine.config.scanWithoutTlbFlush) mm.machine.flushTlbRange(mm, c.flushStart * mm.pageSize, (base + Math.min(i, to)) * mm.pageSize);
   return p.stopped ? ENOSPC : 0;
 }
 
@@ -295,7 +336,8 @@ export function pagemapScan(mm: Mm, args: PmScanArgs): PmScanResult {
   if (!Number.isInteger(args.vecLen) || args.vecLen < 0) throw new InvalidArgumentError('PAGEMAP_SCAN: bad vecLen');
   if (args.maxPages !== undefined && (!Number.isInteger(args.maxPages) || args.maxPages < 0)) throw new InvalidArgumentError('PAGEMAP_SCAN: bad maxPages');
   const end = Math.ceil(args.end / ps);
-  const p = new ScanWalk(args);
+  const p = new ScanWalk(mm, args);
+  mm.machine.walkObserver?.(p);
   for (let walkStart = args.start / ps; walkStart < end; walkStart = p.walkEnd) {
     const range = flags & PM_SCAN_WP_MATCHING ? mm.notifyStart(walkStart * ps, end * ps, 'protection-vma') : null;
     p.stopped = false;

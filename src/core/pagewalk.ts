@@ -3,6 +3,7 @@ import type { Mapping } from './mapping.js';
 import type { Mm } from './mm.js';
 import { PAGES_PER_PMD, PAGES_PER_PUD, PTRS_PER_TABLE } from './pagetable.js';
 import { PTE_NONE } from './pte.js';
+import { KERNEL_ACTOR, Step } from './step.js';
 import type { Vma } from './vma.js';
 
 /** test_walk return value meaning "do not walk this VMA". */
@@ -156,7 +157,8 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
   const pteEntry = ops.pteEntry;
   const pteTable = ops.pteTable;
   const mask = ops.pteMask || -1;
-  const lock = mm.machine.config.walkTakesPteLock;
+  const machine = mm.machine;
+  const lock = machine.config.walkTakesPteLock;
   let v = sv;
   while (v < ev) {
     const pudIdx = Math.floor(v / PAGES_PER_PUD);
@@ -195,6 +197,7 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
           pt.unlockTable(n);
         }
         if (r !== 0) return r;
+        if (next < ev) machine.step(Step.PteTableDone, KERNEL_ACTOR, mm, next);
       } else if (pmd[j] === 0 && ops.pteHole) {
         const r = ops.pteHole(v, Math.min(stop, next), walk);
         if (r !== 0) return r;
@@ -212,6 +215,7 @@ function walkRange<P>(mm: Mm, sv: number, ev: number, ops: WalkOps<P>, walk: MmW
         } finally {
           if (lock) pt.unlockTable(n);
         }
+        if (next < ev) machine.step(Step.PteTableDone, KERNEL_ACTOR, mm, next);
       }
       v = next;
     }

@@ -13,9 +13,9 @@ export const PTE_WRITE = 1 << 1;
 export const PTE_DIRTY = 1 << 2;
 /** Accessed bit (x86 "A"). */
 export const PTE_YOUNG = 1 << 3;
-/** Reserved for a soft-dirty tracker. */
+/** Soft-dirty: set by a write fault, cleared by clear_refs (soft-dirty.ts); hardware D-bit updates never set it. */
 export const PTE_SOFT_DIRTY = 1 << 4;
-/** Reserved for a uffd-wp tracker. */
+/** uffd-wp: the page is write-protected for userfaultfd (never together with PTE_WRITE); a write fault clears it in async mode (uffd-wp.ts). */
 export const PTE_UFFD_WP = 1 << 5;
 /** PFN map entry with no struct page (what TTM inserts). */
 export const PTE_SPECIAL = 1 << 6;

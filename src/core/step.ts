@@ -42,6 +42,20 @@ export const Step = {
    * PTE is still read-only (finish_mkwrite_fault comes next). No lock is held.
    */
   MkwriteReturned: 8,
+  /**
+   * User space is between two system calls of one tracker operation (the
+   * soft-dirty scan reads pagemap, then writes clear_refs). No lock is held;
+   * anything may run here.
+   */
+  BetweenCalls: 9,
+  /**
+   * A walker has finished a PTE table and released its lock (PAGEMAP_SCAN
+   * has flushed the table's protected entries before that); the next table
+   * of its range comes next. `vpn` is that table's first page. Only locks
+   * above the page tables are held (i_mmap for the helpers, the mmap lock for
+   * reading for a walk of one process).
+   */
+  PteTableDone: 10,
 } as const;
 
 export type StepKind = (typeof Step)[keyof typeof Step];

@@ -2,7 +2,7 @@ import type { Cpu } from './cpu.js';
 import { AccessBlockedError, InvalidArgumentError, VgpuError, WouldDeadlockError } from './errors.js';
 import type { Mm } from './mm.js';
 import { walkPageRange, type MmWalk, type WalkOps } from './pagewalk.js';
-import { modifyPteProt } from './pte-modify.js';
+import { PteChange, type WalkLocals, modifyPte, walkThenFlush } from './pte-modify.js';
 import { PTE_NONE, PTE_PRESENT, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE } from './pte.js';
 import { VM_MAYWRITE, VM_PFNMAP, VM_UFFD_WP, type Vma } from './vma.js';
 
@@ -215,11 +215,16 @@ export function userfaultWpFault(cpu: Cpu, vma: Vma, vpn: number, pte: number): 
   return now;
 }
 
-/** State of one uffdWpRange walk. */
-class UffdWpWalk {
-  flushStart = Infinity;
-  flushEnd = -Infinity;
-  constructor(readonly wp: boolean) {}
+/** State of one uffdWpRange walk (WalkLocals, for the checker). */
+class UffdWpWalk implements WalkLocals {
+  total = 0;
+  vmaIndex = 1;
+  readonly pte: PteChange;
+
+  constructor(mm: Mm, readonly wp: boolean, startVpn: number, endVpn: number) {
+    this.pte = new PteChange(mm.machine);
+    this.pte.resetWindow(startVpn, endVpn);
+  }
 }
 
 function protectTable(table: Int32Array, from: number, to: number, base: number, walk: MmWalk<UffdWpWalk>): number {
@@ -235,7 +240,7 @@ function protectTable(table: Int32Array, from: number, to: number, base: number,
         mm.pageTable.set(vpn, PTE_UFFD_MARKER);
         continue;
       }
-      modifyPteProt(mm, table, i, vpn, PTE_UFFD_WP, PTE_WRITE);
+      modifyPte(mm, table, i, vpn, pte, PTE_UFFD_WP, PTE_WRITE, w.pte);
     } else {
       if (!(pte & PTE_UFFD_WP)) continue;
       if (!(pte & PTE_PRESENT)) {
@@ -243,10 +248,9 @@ function protectTable(table: Int32Array, from: number, to: number, base: number,
         continue;
       }
       // Resolving leaves the entry read-only: the next write takes an ordinary write fault.
-      modifyPteProt(mm, table, i, vpn, 0, PTE_UFFD_WP);
+      modifyPte(mm, table, i, vpn, pte, 0, PTE_UFFD_WP, w.pte);
     }
-    if (vpn < w.flushStart) w.flushStart = vpn;
-    if (vpn + 1 > w.flushEnd) w.flushEnd = vpn + 1;
+    w.total++;
   }
   return 0;
 }
@@ -264,16 +268,24 @@ const uffdWpOps: WalkOps<UffdWpWalk> = { pteTable: protectTable, pteHole: protec
 /**
  * uffd_wp_range: change_protection with MM_CP_UFFD_WP (wp) or
  * MM_CP_UFFD_WP_RESOLVE of [start, end) inside one registered VMA, bracketed
- * by mmu notifiers, then one TLB flush over the entries that changed.
+ * by mmu notifiers. One TLB flush over the entries that changed follows the
+ * walk, after the PTE locks are released (the mmu_gather's deferred flush),
+ * with the mm's flush-pending count raised meanwhile; when another walker's
+ * flush is pending too, the flush covers the whole range (the nested-flush
+ * rule of tlb_finish_mmu: that walker may have changed PTEs this one then
+ * skipped as already protected).
  */
 export function uffdWpRange(vma: Vma, start: number, end: number, wp: boolean): void {
   const mm = vma.mm;
+  const machine = mm.machine;
+  const ps = mm.pageSize;
   const range = mm.notifyStart(start, end, 'protection-vma');
-  const w = new UffdWpWalk(wp);
-  try {
-    walkPageRange(mm, start, end, uffdWpOps, w);
-  } finally {
-    if (w.flushEnd > w.flushStart) mm.machine.flushTlbRange(mm, w.flushStart * mm.pageSize, w.flushEnd * mm.pageSize);
+  const w = new UffdWpWalk(mm, wp, start / ps, end / ps);
+  machine.walkObserver?.(w);
+  walkThenFlush(mm, () => walkPageRange(mm, start, end, uffdWpOps, w), () => {
+    const c = w.pte;
+    if (machine.config.nestedFlushRule && mm.tlbFlushNested()) machine.flushTlbRange(mm, start, end);
+    else if (c.flushEnd > c.flushStart) machine.flushTlbRange(mm, c.flushStart * ps, c.flushEnd * ps);
     mm.notifyEnd(range);
-  }
+  });
 }

@@ -115,3 +115,19 @@ test('--help prints the usage', async () => {
   assert.equal(code, 0);
   assert.deepEqual(lines, [CHECK_HELP]);
 });
+
+test('the tracker helpers and their known bugs run from the command line; --bug B5 runs at its row\'s bound', async () => {
+  const uffd = await run('--arch', 'x86', '--helper', 'uffd-wp', '--bound', '1');
+  assert.equal(uffd.code, 0);
+  assert.match(uffd.lines[0]!, /^vgpu-dirty check: x86, uffd-wp, /);
+  assert.match(uffd.lines[1]!, /uffd-wp-writable/);
+  const b1 = await run('--bug', 'B1');
+  assert.equal(b1.code, 1);
+  assert.ok(b1.lines.includes('verdict: FAILS (uffd-wp-writable) with 0 preemption(s)'));
+  const replay = b1.lines.find((l) => l.startsWith('replay: '))!;
+  assert.match(replay, /--helper uffd-wp --unregistered-tail --plant scanProtectsUnregistered --schedule /);
+  assert.equal((await run(...replay.split(' ').slice(3))).code, 1);
+  const b5 = await run('--bug', 'B5', '--fixed');
+  assert.equal(b5.code, 0);
+  assert.match(b5.lines[0]!, /soft-dirty.*remap; bound 0 preemption/);
+});

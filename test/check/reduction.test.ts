@@ -18,7 +18,13 @@ const GRID: Array<[Partial<ScenarioOptions>, number]> = [
   [{ driver: 'mkwrite', offsets: true, reads: true, writes: 1 }, 2],
   [{ driver: 'pagetable', munmap: true, writes: 1 }, 2],
   [{ driver: 'mkwrite', resources: 2, switchAfter: 0 }, 1],
+  [{ helper: 'uffd-wp', writes: 1 }, 2],
+  [{ helper: 'uffd-wp', reads: true, writes: 1 }, 2],
+  [{ helper: 'soft-dirty', remap: true }, 0],
+  [{ helper: 'soft-dirty', writes: 1, ignore: ['guarantee-b', 'lost-write'] }, 2],
   // failing ones
+  [{ helper: 'soft-dirty' }, 2],
+  [{ helper: 'uffd-wp', unregisteredTail: true, plants: { scanProtectsUnregistered: true } as ScenarioOptions['plants'] }, 2],
   [{ consumer: 'before-flush' }, 2],
   [{ arch: 'vivt', helper: 'strict' }, 2],
   [{ helper: 'wp-clean', nestedWp: true, nestedFlushRule: false }, 2],

@@ -3,7 +3,7 @@
 // the state a future can depend on must.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Bitmap, PTE_WRITE } from '../../src/index.js';
+import { Bitmap, PTE_WRITE, VM_SOFTDIRTY } from '../../src/index.js';
 import { StateHasher, World, WorldView, buildScenario } from '../../src/check/index.js';
 
 function key(view: WorldView): number {
@@ -94,4 +94,30 @@ test('save and restore return a world to a state that hashes and behaves the sam
     assert.equal(key(view), before, JSON.stringify(options));
     assert.equal(run(), after, 'the same ops from the restored state reach the same state');
   }
+});
+
+test('tracker worlds: VMA flags change the hash, and restoring a checkpoint brings back the flags a later clear_refs reset', () => {
+  const w = new World(buildScenario({ helper: 'soft-dirty', remap: true }));
+  const view = new WorldView(w);
+  const vmas = w.views[0]!.mm.vmas;
+  const before = key(view);
+  vmas[0]!.flags ^= VM_SOFTDIRTY;
+  assert.notEqual(key(view), before, 'VMA flags are part of the state');
+  vmas[0]!.flags ^= VM_SOFTDIRTY;
+  w.write({ kind: 'write', cpu: 1, view: 0, page: 1, offset: 1, value: 9 });
+  w.remap({ kind: 'remap', view: 0, page: 1 });
+  assert.ok(vmas[0]!.flags & VM_SOFTDIRTY, 'the page mapped again made its merged VMA soft-dirty');
+  const saved = w.save();
+  const atSave = key(view);
+  const scan = () => {
+    const reported = w.scan({ kind: 'scan', tracker: 'soft-dirty', first: 0, nr: 2 });
+    return [key(view), reported];
+  };
+  const after = scan();
+  assert.ok((after[1]! & 0b10) !== 0, 'the written page is reported');
+  assert.equal(vmas[0]!.flags & VM_SOFTDIRTY, 0, 'clear_refs reset the VMA');
+  w.restore(saved);
+  assert.ok(vmas[0]!.flags & VM_SOFTDIRTY, 'the flag is back');
+  assert.equal(key(view), atSave);
+  assert.deepEqual(scan(), after, 'the same scan from the restored state reaches the same state');
 });

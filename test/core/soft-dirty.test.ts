@@ -90,3 +90,19 @@ test('PAGEMAP_SCAN reports soft-dirty pages; clear_refs skips PFN-map VMAs; a ke
   const plain = new Machine();
   assert.throws(() => clearRefsSoftDirty(plain.createMm()), InvalidArgumentError);
 });
+
+test('planted mergeDropsSoftDirty: a page unmapped and mapped again merges into a reset VMA and reads clean, its write forgotten', () => {
+  for (const planted of [false, true]) {
+    const machine = new Machine({ cpus: 1, softDirty: true, mergeDropsSoftDirty: planted });
+    const file = machine.createMapping(2, { kind: 'shmem', ops: shmemFileOps() });
+    const mm = machine.createMm();
+    const vma = mm.mmap(file, { pages: 2 });
+    clearRefsSoftDirty(mm);
+    machine.cpus[0]!.write8(mm, vma.start + PS, 1);
+    mm.munmap(vma.start + PS, PS); // the PTE and its soft-dirty bit go
+    mm.mmap(file, { pages: 1, pgoff: 1, address: vma.start + PS });
+    assert.equal(mm.vmas.length, 1, 'merged back into one VMA');
+    const dirty = [...readPagemap(mm, vma.start, 2)].map((e) => (e & PM_SOFT_DIRTY ? 1 : 0));
+    assert.deepEqual(dirty, planted ? [0, 0] : [1, 1], planted ? 'the write is lost' : 'the whole merged VMA reads dirty');
+  }
+});

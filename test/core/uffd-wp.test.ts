@@ -3,15 +3,15 @@ import assert from 'node:assert/strict';
 import {
   AccessBlockedError, InvalidArgumentError, KernelError, Machine, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, PAGE_IS_WPALLOWED,
   PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, PTE_PRESENT, PTE_UFFD_MARKER, PTE_UFFD_WP, PTE_WRITE,
-  SimWpMemory, type TraceEvent, Userfaultfd, VM_UFFD_WP, madviseDontneed, pagemapScan, punchHole, shmemFileOps,
+  type MachineOptions, SimWpMemory, type TraceEvent, Userfaultfd, VM_UFFD_WP, madviseDontneed, pagemapScan, punchHole, shmemFileOps,
 } from '../../src/index.js';
 
 const PS = 4096;
 const W = PAGE_IS_WRITTEN;
 
 /** One process with a shmem file of `pages` mapped at a 2 MiB aligned address, and a userfaultfd. */
-function setup(pages: number, features?: number) {
-  const machine = new Machine({ cpus: 2 });
+function setup(pages: number, features?: number, options: MachineOptions = {}) {
+  const machine = new Machine({ cpus: 2, ...options });
   const file = machine.createMapping(pages, { kind: 'shmem', ops: shmemFileOps(), populate: false });
   const mm = machine.createMm();
   const vma = mm.mmap(file, { pages, address: 512 * PS });
@@ -171,4 +171,27 @@ test('scan-and-protect brackets its changes with mmu notifiers and flushes per p
   assert.deepEqual(events, ['start protection-vma', 'end']);
   assert.equal(flushes.length, 2, 'one flush per table that changed');
   assert.equal(c0.tlb.peek(mm.id, vma.start / PS + 5), null);
+});
+
+test('planted scanProtectsUnregistered: WP_MATCHING protects an unregistered VMA, and a write there leaves a writable PTE with the uffd-wp bit', () => {
+  for (const planted of [false, true]) {
+    const { mm, vma, uffd, c0, pte, end } = setup(2, undefined, { scanProtectsUnregistered: planted });
+    uffd.register(vma.start, PS);
+    c0.write8(mm, vma.start + PS, 1);
+    const r = pagemapScan(mm, { start: vma.start, end, flags: PM_SCAN_WP_MATCHING, vecLen: 4, categoryMask: W, returnMask: W });
+    assert.deepEqual(r.regions.map((g) => [(g.start - vma.start) / PS, (g.end - vma.start) / PS]), [[0, planted ? 2 : 1]]);
+    c0.write8(mm, vma.start + PS, 2);
+    assert.equal((pte(1) & PTE_UFFD_WP) !== 0 && (pte(1) & PTE_WRITE) !== 0, planted, 'the state the kernel WARNs about');
+  }
+});
+
+test('planted scanWithoutTlbFlush: a stale writable TLB entry survives the scan, and a write through it stays unreported', () => {
+  for (const planted of [false, true]) {
+    const { mm, vma, uffd, c1, written } = setup(1, undefined, { scanWithoutTlbFlush: planted });
+    uffd.register(vma.start, PS);
+    c1.write8(mm, vma.start, 1);
+    assert.deepEqual(written(PM_SCAN_WP_MATCHING), [[0, 1]]);
+    c1.write8(mm, vma.start, 2);
+    assert.deepEqual(written(PM_SCAN_WP_MATCHING), planted ? [] : [[0, 1]]);
+  }
 });
