@@ -7,3 +7,6 @@ export * from './source.js';
 export * from './record.js';
 export * from './strategy.js';
 export * from './replay.js';
+export * from './shipped.js';
+export * from './compare.js';
+export * from './compare-report.js';

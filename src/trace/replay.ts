@@ -4,6 +4,7 @@ import type { Bo } from '../driver/bo.js';
 import { Driver } from '../driver/driver.js';
 import type { WritebackOptions } from '../driver/writeback.js';
 import { type DeviceWriter, inProcessWriter } from '../workload/gpu-actor.js';
+import type { MainJobReport } from '../workload/main-job.js';
 import { percentile } from '../workload/stats.js';
 import type { Prot, TraceEvent } from './format.js';
 import type { DirtyStrategy } from '../driver/strategies/contract.js';
@@ -25,6 +26,8 @@ export interface ReplayOptions {
   /** Called after every flush with the frames replayed and the trace's total. */
   onFrame?: (frame: number, frames: number) => void;
   log?: (line: string) => void;
+  /** Keep per-frame figures in the report (report.perFrame). */
+  perFrame?: boolean;
 }
 
 /**
@@ -44,6 +47,8 @@ export interface ReplayCounts {
   payloadBytes: number;
   /** Writeback rounds (the frames' flushes and those of verifications). */
   flushes: number;
+  /** Frame flushes whose fence the device signalled. */
+  fences: number;
   faults: number;
   tlbFlushes: number;
   ipis: number;
@@ -66,6 +71,17 @@ export interface ReplayTiming {
   cpuMsPerFrame: number;
 }
 
+/** Per-frame figures (index = frame), kept when ReplayOptions.perFrame is set. */
+export interface ReplayFrameSeries {
+  /** Bytes the driver sent from the start of the frame to its fence (verifications between frames count to the next). */
+  bytesOnWire: number[];
+  pagesDirtied: number[];
+  pagesSent: number[];
+  faults: number[];
+  /** flush() to fence, ms (NaN when the flush failed). */
+  fenceMs: number[];
+}
+
 export interface ReplayReport {
   strategy: string;
   trace: TraceSummary;
@@ -73,6 +89,7 @@ export interface ReplayReport {
   coherent: boolean;
   counts: ReplayCounts;
   timing: ReplayTiming;
+  perFrame?: ReplayFrameSeries;
 }
 
 /**
@@ -127,8 +144,11 @@ class Replay {
   private pendingDevice: { bo: Bo; ranges: Array<[number, Uint8Array]> } | null = null;
   private readonly latencies: number[] = [];
   private coherent = true;
+  private readonly series: ReplayFrameSeries = { bytesOnWire: [], pagesDirtied: [], pagesSent: [], faults: [], fenceMs: [] };
+  /** Cumulative figures at the end of the previous frame. */
+  private last = { bytes: 0, sent: 0, faults: 0 };
   private readonly counts: ReplayCounts = {
-    frames: 0, pagesDirtied: 0, pagesSent: 0, bytesOnWire: 0, payloadBytes: 0, flushes: 0, faults: 0, tlbFlushes: 0, ipis: 0,
+    frames: 0, pagesDirtied: 0, pagesSent: 0, bytesOnWire: 0, payloadBytes: 0, flushes: 0, fences: 0, faults: 0, tlbFlushes: 0, ipis: 0,
     methodSwitches: 0, deviceWrites: 0, readbacks: 0, flushErrors: 0, verifications: 0, differingPages: 0,
   };
 
@@ -172,7 +192,7 @@ class Replay {
     c.readbacks = this.driver.readbacks;
     c.tlbFlushes = this.machine.counters.tlbFlushes;
     c.ipis = this.machine.counters.ipis;
-    c.faults = this.machine.cpus.reduce((a, cpu) => a + Object.values(cpu.counters.faults).reduce((x, y) => x + y, 0), 0);
+    c.faults = this.faults();
     this.latencies.sort((a, b) => a - b);
     const frames = Math.max(1, c.frames);
     return {
@@ -180,6 +200,7 @@ class Replay {
       trace: this.trace,
       coherent: this.coherent,
       counts: c,
+      ...(this.opts.perFrame === true ? { perFrame: this.series } : {}),
       timing: {
         seconds: round((performance.now() - t0) / 1000),
         fenceLatencyMs: { p50: round(percentile(this.latencies, 50) || 0), p99: round(percentile(this.latencies, 99) || 0) },
@@ -256,15 +277,30 @@ class Replay {
 
   /** A frame ends: count what the CPUs dirtied, write back, wait for the fence. */
   private async flush(): Promise<void> {
+    let dirtied = 0;
     for (const pages of this.touched.values()) {
-      this.counts.pagesDirtied += pages.count();
+      dirtied += pages.count();
       pages.clearAll();
     }
+    this.counts.pagesDirtied += dirtied;
+    let fenceMs = NaN;
     try {
-      this.latencies.push((await this.driver.flush()).latencyMs);
+      fenceMs = (await this.driver.flush()).latencyMs;
+      this.latencies.push(fenceMs);
+      this.counts.fences++;
     } catch (e) {
       this.counts.flushErrors++;
       this.opts.log?.(`flush failed: ${(e as Error).message}`);
+    }
+    if (this.opts.perFrame === true) {
+      const now = { bytes: this.driver.conn.bytesSent, sent: this.driver.writeback.stats.pagesSent, faults: this.faults() };
+      const s = this.series;
+      s.bytesOnWire.push(now.bytes - this.last.bytes);
+      s.pagesDirtied.push(dirtied);
+      s.pagesSent.push(now.sent - this.last.sent);
+      s.faults.push(now.faults - this.last.faults);
+      s.fenceMs.push(fenceMs);
+      this.last = now;
     }
     this.counts.frames++;
     this.opts.onFrame?.(this.counts.frames, this.trace.frames);
@@ -298,6 +334,10 @@ class Replay {
     await this.driver.conn.fence();
   }
 
+  private faults(): number {
+    return this.machine.cpus.reduce((a, cpu) => a + Object.values(cpu.counters.faults).reduce((x, y) => x + y, 0), 0);
+  }
+
   private bo(id: number): Bo {
     return this.bos.get(id)!;
   }
@@ -318,4 +358,30 @@ class Replay {
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/** A replay's figures under the main job's report keys (`run --trace` prints them as `run` does). */
+export function asMainJobReport(r: ReplayReport): MainJobReport {
+  const c = r.counts;
+  return {
+    frames: c.frames,
+    pagesDirtied: c.pagesDirtied,
+    pagesSent: c.pagesSent,
+    bytesOnWire: c.bytesOnWire,
+    fences: c.fences,
+    fenceLatencyMs: r.timing.fenceLatencyMs,
+    methodSwitches: c.methodSwitches,
+    faults: c.faults,
+    tlbFlushes: c.tlbFlushes,
+    ipis: c.ipis,
+    coherent: r.coherent,
+    strategy: r.strategy,
+    memory: 'simulated',
+    seconds: r.timing.seconds,
+    flushErrors: c.flushErrors,
+    differingPages: c.differingPages,
+    deviceWrites: c.deviceWrites,
+    readbacks: c.readbacks,
+    scanMsPerFrame: r.timing.scanMsPerFrame,
+  };
 }
