@@ -19,6 +19,8 @@ export interface ReplayOptions {
   /** Emulated link of the in-process device. */
   bandwidth?: number;
   fenceLatency?: number;
+  /** Stop after this many frames (flush records); the final verification follows. Default: the whole trace. */
+  frames?: number;
   /** Sleep for the trace's think times (default false: replay as fast as possible). Counts do not change. */
   realtime?: boolean;
   /** Ends the replay after the current event; the final verification and the report follow. */
@@ -168,7 +170,7 @@ class Replay {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     for await (const e of traceEvents(source, this.decoder)) {
-      if (this.opts.signal?.aborted === true) break;
+      if (this.opts.signal?.aborted === true || this.counts.frames >= (this.opts.frames ?? Infinity)) break;
       if (e.type === 'deviceWrite') {
         const bo = this.bo(e.bo);
         if (this.pendingDevice?.bo !== bo) await this.settleDeviceWrites();
@@ -303,7 +305,7 @@ class Replay {
       this.last = now;
     }
     this.counts.frames++;
-    this.opts.onFrame?.(this.counts.frames, this.trace.frames);
+    this.opts.onFrame?.(this.counts.frames, Math.min(this.trace.frames, this.opts.frames ?? Infinity));
   }
 
   /** Compare every BO's device copy with guest memory (each comparison flushes first). */
