@@ -87,7 +87,7 @@ export class TraceDecoder {
   /** The input is over: it must have ended with the end record. */
   finish(): TraceEnd {
     if (this.endSeen !== null) return this.endSeen;
-    if (!this.headerDone) throw this.fail(this.pending.length === 0 ? 'truncated' : 'bad-magic', this.base, -1, 'the trace ends inside its header');
+    if (!this.headerDone) throw this.fail('truncated', this.pending.length, -1, 'the trace ends inside its header');
     throw this.fail('truncated', this.base + this.pending.length, this.records, this.pending.length > 0 ? 'the trace ends inside a record' : 'the trace ends without its end record');
   }
 
@@ -323,7 +323,7 @@ class Cursor {
 
   bytes(n: number): Uint8Array {
     if (n > this.b.length - this.at) throw this.corrupt(`a field of ${n} bytes runs past the record's end`);
-    const out = this.b.slice(this.at, this.at + n);
+    const out = new Uint8Array(this.b.subarray(this.at, this.at + n)); // a copy, and a plain Uint8Array also when fed Buffers
     this.at += n;
     return out;
   }
