@@ -106,7 +106,7 @@ const PAGE_SCRIPT = `(() => {
     new uPlot({
       width: Math.max(400, Math.floor(host.clientWidth / 2) - 20), height: 220,
       scales: { x: { time: false } },
-      axes: [{ stroke: '#8b98a5', label: 'frame' }, { stroke: '#8b98a5' }],
+      axes: [{ stroke: '#8b98a5', label: 'frame' }, { stroke: '#8b98a5', size: 70 }],
       series: [{ label: 'frame' }, ...chart.series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5 }))],
     }, [xs, ...chart.series.map((s) => s.values)], box);
   }
