@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { type Asset, loadAssets } from '../ui/assets.js';
+import { loadAssets } from '../ui/assets.js';
 import { inlineSafe, REPORT_CSP } from '../ui/report-writer.js';
 import { COMPARE_COLUMNS, type Comparison } from './compare.js';
 
@@ -21,7 +21,8 @@ const COLOURS = ['#ffb300', '#29b6f6', '#76ff03', '#e040fb', '#ff7043', '#26a69a
  * with one line per strategy. The replays must have kept per-frame figures
  * (ReplayOptions.perFrame).
  */
-export function renderComparison(c: Comparison, assets: Map<string, Asset> = loadAssets()): string {
+export function renderComparison(c: Comparison): string {
+  const assets = loadAssets();
   const text = (path: string) => {
     const a = assets.get(path);
     if (a === undefined) throw new Error(`the dashboard page has no file ${path}`);
