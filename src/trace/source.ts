@@ -18,7 +18,7 @@ export interface TraceSummary {
 }
 
 /** The most BO memory a replay sets up (the simulated machine holds it twice, as the main job's does). */
-export const MAX_REPLAY_BO_BYTES = 1 << 30;
+export const MAX_REPLAY_BO_BYTES = 256 << 20;
 
 /**
  * Read the whole trace once, checking every record (TraceError on the first
