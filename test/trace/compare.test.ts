@@ -53,7 +53,7 @@ test('compareStrategies: one replay per strategy; full sends every page every fr
     assert.equal(r.counts.pagesDirtied, 4 * 2 + 4 * 64, r.strategy);
     assert.equal(r.perFrame!.pagesSent.length, 8);
   }
-  assert.equal(by.get('full')!.counts.pagesSent, 8 * 64 + 0, 'full: 64 pages each frame (the final verification finds nothing new)');
+  assert.equal(by.get('full')!.counts.pagesSent, 9 * 64, 'full: the whole BO every round (8 frames and the final verification)');
   assert.equal(by.get('pagetable')!.counts.pagesSent, 4 * 2 + 4 * 64);
   assert.equal(by.get('pagetable')!.counts.methodSwitches, 0);
   assert.ok(by.get('mkwrite')!.counts.faults > by.get('pagetable')!.counts.faults, 'mkwrite faults on every first write after a scan');
@@ -78,9 +78,16 @@ test('compare --json and --report from the command line; bad input exits with on
     const j = JSON.parse(r.stdout) as { trace: { frames: number }; results: Array<{ strategy: string; coherent: boolean; counts: { pagesSent: number }; timing: object; perFrame?: unknown }> };
     assert.equal(j.trace.frames, 8);
     assert.deepEqual(j.results.map((x) => x.strategy), ['mkwrite', 'full']);
-    assert.equal(j.results[1]!.counts.pagesSent, 512);
+    assert.equal(j.results[1]!.counts.pagesSent, 9 * 64);
     assert.ok(j.results.every((x) => x.coherent && 'timing' in x && !('perFrame' in x)));
     assert.match(readFileSync(report, 'utf8'), /<title>vgpu-dirty compare: small<\/title>/);
+
+    // A strategy written outside src/, loaded by module path.
+    const own = cli(['compare', '--trace', file, '--strategy', './examples/custom-strategy/chunked-tracker.mjs', '--strategy', 'pagetable', '--json']);
+    assert.equal(own.status, 0, own.stderr);
+    const ownResults = (JSON.parse(own.stdout) as { results: Array<{ strategy: string; coherent: boolean; counts: { pagesDirtied: number } }> }).results;
+    assert.equal(ownResults.length, 2);
+    assert.ok(ownResults.every((x) => x.coherent && x.counts.pagesDirtied === 4 * 2 + 4 * 64), JSON.stringify(ownResults));
 
     const corrupt = join(dir, 'corrupt.vgtrace');
     const bytes = decodeTrace(small()) && Uint8Array.from(encodeTrace([{ type: 'start', pageSize: 4096, cpus: 1, processes: 1, description: '' }, { type: 'flush' }]));
