@@ -19,9 +19,10 @@ import { fenceLatency } from './scenarios/fence-latency.js';
 import { helperCost } from './scenarios/helper-cost.js';
 import { slowDevice } from './scenarios/slow-device.js';
 import { strategies } from './scenarios/strategies.js';
+import { strategiesOnTraces } from './scenarios/strategies-on-traces.js';
 import { writeback } from './scenarios/writeback.js';
 
-const SCENARIOS: readonly Scenario[] = [cpuAccess, helperCost, writeback, fenceLatency, strategies, slowDevice, dashboard, checker];
+const SCENARIOS: readonly Scenario[] = [cpuAccess, helperCost, writeback, fenceLatency, strategies, strategiesOnTraces, slowDevice, dashboard, checker];
 /** Scenario 6 (memory) is measured during scenario 3 and reported under its own number. */
 const EXPECTED_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
 const MIN_RUNS = 5;

@@ -2,6 +2,7 @@
 // `<name>-command.ts` plus one entry in COMMANDS (see the comment at the top of options.ts).
 import { readFileSync } from 'node:fs';
 import { CHECK } from './check-command.js';
+import { COMPARE } from './compare-command.js';
 import { CONFORMANCE } from './conformance-command.js';
 import { DEMO } from './demo.js';
 import { DEVICE } from './device-command.js';
@@ -25,7 +26,7 @@ const HELP: CommandSpec = {
 };
 
 /** In the order `vgpu-dirty help` lists them; the first is the default command. */
-export const COMMANDS: readonly CommandSpec[] = [RUN, DEMO, CHECK, DEVICE, DIFFTEST, SOAK, CONFORMANCE, REPLAY, HELP];
+export const COMMANDS: readonly CommandSpec[] = [RUN, DEMO, CHECK, DEVICE, DIFFTEST, SOAK, CONFORMANCE, REPLAY, COMPARE, HELP];
 const DEFAULT_COMMAND = RUN;
 
 function find(name: string): CommandSpec {

@@ -52,6 +52,8 @@ export interface OptionSpec {
   validate?: (value: string) => boolean;
   /** A heading printed above this option and the ones after it in the help. */
   group?: string;
+  /** For 'string': may be given more than once; the value is then the array of them, in order. */
+  multiple?: boolean;
 }
 
 export interface PositionalSpec {
@@ -60,7 +62,7 @@ export interface PositionalSpec {
   description: string;
 }
 
-export type OptionValue = string | number | boolean | undefined;
+export type OptionValue = string | number | boolean | string[] | undefined;
 export type Values = Record<string, OptionValue>;
 
 export interface Terminal {
@@ -131,7 +133,8 @@ export function parseCommandLine(spec: CommandSpec, argv: readonly string[]): Pa
       values[o.name] = true;
     } else {
       if (t.value === undefined) throw new UsageError(`--${o.name} needs a value: ${accepts(o)}`);
-      values[o.name] = convert(o, t.value);
+      const v = convert(o, t.value);
+      values[o.name] = o.multiple === true ? [...((values[o.name] as string[] | undefined) ?? []), v as string] : v;
     }
   }
   for (const o of options) if (values[o.name] === undefined && o.default !== undefined) values[o.name] = o.default;
@@ -205,6 +208,7 @@ function optionHelp(o: OptionSpec): string[] {
   if (o.value !== undefined && o.choices !== undefined && !o.choices.every((c) => o.description.includes(c))) notes.push(`one of ${o.choices.join(', ')}`);
   const shown = o.defaultText ?? (o.default !== undefined && o.type !== 'flag' ? String(o.default) : undefined);
   if (shown !== undefined) notes.push(`default ${shown}`);
+  if (o.multiple === true) notes.push('may be repeated');
   const text = notes.length > 0 ? `${o.description} (${notes.join('; ')})` : o.description;
   if (left.length + 2 > LEFT) return [left, ...wrap(text, LEFT, LEFT).map((l, i) => (i === 0 ? ' '.repeat(LEFT) + l : l))];
   const [head, ...rest] = wrap(text, LEFT, LEFT);

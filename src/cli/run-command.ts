@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { type CommandIo, type CommandSpec, UsageError, type Values, WS_URL } from './options.js';
 import { ProgressLine } from './progress.js';
+import { asMainJobReport, replayTrace, resolveTrace, strategyPlan, TraceFileWriter, TraceRecorder } from '../trace/index.js';
 import { FrameSampler, startDashboard, writeReport } from '../ui/index.js';
 import { resolveStrategy, StrategyError } from '../driver/strategies/loader.js';
 import { type MainJobReport, type MemoryKind, runMainJob, STRATEGIES } from '../workload/main-job.js';
@@ -32,6 +33,8 @@ Progress goes to stderr (not with --json): a bar with rate and ETA on a terminal
     { name: 'ui', type: 'flag', description: 'serve a live dashboard on http://127.0.0.1:P/ (the URL is printed on stderr): the device\'s copy of the framebuffer, a page map per BO, per-frame charts, coherence and settings, updated at most 5 times a second; when the run ends by itself the dashboard keeps its final state until Ctrl-C' },
     { name: 'ui-port', type: 'int', value: 'P', min: 0, max: 65535, defaultText: 'any free port', description: 'with --ui: the dashboard\'s port' },
     { name: 'report', type: 'string', value: 'FILE.html', accepts: 'a file name', description: 'write a self-contained HTML report at the end (charts, final page maps, settings, summary; opens offline)' },
+    { name: 'record', type: 'string', value: 'FILE', accepts: 'a file name', description: 'write a trace of the run (docs/trace.md; gzip-compressed when FILE ends in .gz): the buffers and mappings, every CPU and device-side write, every flush and verification, the time between frames' },
+    { name: 'trace', type: 'string', value: 'FILE|NAME', accepts: 'a trace file or the name of a shipped trace', description: "replay a trace instead of the built-in scene, against the embedded device, with --strategy, sleeping its think times; each flush is waited for, so the counts are the same on every replay. NAME is a shipped trace ('vgpu-dirty help compare'). Only --strategy, --window and --json apply" },
   ],
   epilogue: `Prints a summary table, or with --json one JSON object with the keys frames, pagesDirtied, pagesSent, bytesOnWire, fences, fenceLatencyMs {p50, p99}, methodSwitches, faults, tlbFlushes, ipis, coherent, flushErrors, deviceWrites, readbacks (and a few more). Failed flushes (device faults) are counted apart from coherence.
 
@@ -41,18 +44,22 @@ Exit codes: 0 coherent, 1 coherence failed or the device cannot be reached or re
 
 async function runCommand(a: Values, _positionals: readonly string[], io: CommandIo): Promise<number> {
   const out = io.out;
+  if (a.trace !== undefined) return traceRun(a, io);
   if (a.frames !== undefined && a.seconds !== undefined) throw new UsageError('give --frames or --seconds, not both');
   const device = a.device as string | undefined;
   if (a.control && device === undefined) throw new UsageError('--control needs --device (the embedded device is always driven directly)');
   if (a.control && a['control-token'] === undefined) throw new UsageError('--control needs --control-token (control connections have their own credential)');
   if (a['ui-port'] !== undefined && !a.ui) throw new UsageError('--ui-port needs --ui');
   const reportFile = a.report as string | undefined;
-  if (reportFile !== undefined) requireWritableDir(reportFile);
+  if (reportFile !== undefined) requireWritableDir(reportFile, '--report');
+  if (a.record !== undefined) requireWritableDir(a.record as string, '--record');
   const frames = (a.frames as number | undefined) ?? ((a.seconds as number | undefined) ?? 6) * 60;
   const memory = (a.memory as MemoryKind | undefined) ?? 'simulated';
+  if (a.record !== undefined && memory === 'real') throw new UsageError('--record records the simulated memory only (a trace names processes and virtual addresses; real memory has none)');
   const strategy = await resolveStrategy((a.strategy as string | undefined) ?? (memory === 'real' ? 'uffd-wp' : 'adaptive')).catch((e: unknown) => {
     throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
   });
+  const recording = a.record !== undefined ? new TraceFileWriter(a.record as string) : null;
   const progress = a.json ? null : new ProgressLine(io.err, { label: 'run', unit: 'frames', total: frames > 0 ? frames : undefined });
   const log = (line: string) => (progress !== null ? progress.log(line) : io.err.write(`${line}\n`));
   const stop = new AbortController();
@@ -85,6 +92,7 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
       observer: sampler,
       signal: stop.signal,
       log,
+      tap: recording !== null ? new TraceRecorder(recording) : undefined,
     });
     running = false;
     progress?.end();
@@ -104,15 +112,38 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await dashboard?.close();
+    await recording?.close();
   }
 }
 
+/** Options that keep their meaning with --trace (defaults aside); any other is refused. */
+const TRACE_OPTIONS = new Set(['trace', 'strategy', 'window', 'json']);
+
+/** run --trace: replay a trace with the embedded device (src/trace/replay.ts). */
+async function traceRun(a: Values, io: CommandIo): Promise<number> {
+  const given = RUN.options.filter((o) => !TRACE_OPTIONS.has(o.name) && a[o.name] !== undefined && a[o.name] !== o.default);
+  if (given.length > 0) throw new UsageError(`--${given[0]!.name} does not apply to --trace (only --strategy, --window and --json do)`);
+  const strategy = await strategyPlan((a.strategy as string | undefined) ?? 'adaptive').catch((e: unknown) => {
+    throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
+  });
+  const report = await replayTrace(resolveTrace(a.trace as string), {
+    strategy: strategy.strategy,
+    writeback: a.window !== undefined ? { windowBatches: a.window as number } : undefined,
+    realtime: true,
+    log: (line) => io.err.write(`${line}\n`),
+  });
+  const r = asMainJobReport(report);
+  if (a.json) io.out(JSON.stringify(r));
+  else for (const line of table(r)) io.out(line);
+  return r.coherent ? 0 : 1;
+}
+
 /** Fail before the run, not after it, when the report cannot be written. */
-function requireWritableDir(file: string): void {
+export function requireWritableDir(file: string, option: string): void {
   try {
     accessSync(dirname(file), constants.W_OK);
   } catch {
-    throw new UsageError(`--report: cannot write into ${dirname(file)}`);
+    throw new UsageError(`${option}: cannot write into ${dirname(file)}`);
   }
 }
 

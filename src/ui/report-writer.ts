@@ -12,7 +12,7 @@ export interface ReportData {
 }
 
 /** The page may load nothing from anywhere: every byte it needs is inside the file. */
-const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
+export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";
 
 /**
  * The report of a run: the dashboard page with its styles, uPlot and its
@@ -50,7 +50,7 @@ export function writeReport(file: string, sampler: FrameSampler): void {
 }
 
 /** Inline text must not end its element early: refuse rather than silently corrupt the page. */
-function inlineSafe(text: string, name: string): string {
+export function inlineSafe(text: string, name: string): string {
   if (/<\/(script|style)|<!--/i.test(text)) throw new Error(`${name} cannot be inlined: it contains '</script', '</style' or '<!--'`);
   return text;
 }

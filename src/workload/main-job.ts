@@ -1,5 +1,5 @@
 import { startDevice, type Device } from '../../device/index.js';
-import { Machine } from '../core/index.js';
+import { Machine, requireInteger } from '../core/index.js';
 import type { Bo } from '../driver/bo.js';
 import { type BoStore, RealBoStore } from '../driver/bo-store.js';
 import { Driver } from '../driver/driver.js';
@@ -10,6 +10,7 @@ import type { FlushResult, WritebackOptions } from '../driver/writeback.js';
 import { LinuxWpMemory, probeLinuxWp, NativeUnavailableError } from '../native/linux-memory.js';
 import { controlWriter, GpuActor, inProcessWriter } from './gpu-actor.js';
 import { Scene } from './scene.js';
+import { bothObservers, tappedWriter, type WorkloadTap } from './tap.js';
 import { percentile } from './stats.js';
 
 /** The built-in strategies' names (a user's strategy is a module path or a DirtyStrategy). */
@@ -64,6 +65,10 @@ export interface MainJobOptions {
   /** Sees the run as it goes (the dashboard, the report). */
   observer?: MainJobObserver;
   log?: (line: string) => void;
+  /** Sees every write of the workload, as a trace recorder does (src/workload/tap.ts). */
+  tap?: WorkloadTap;
+  /** Framebuffer size in pixels (default 1920×1080; at least 640×360). */
+  fb?: { width: number; height: number };
 }
 
 /** What an observer of the main job can look at: live objects, read them, do not drive them. */
@@ -159,6 +164,8 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
   const strategy = tracking.name;
   const memory = opts.memory ?? 'simulated';
   const verifyEvery = opts.verifyEvery ?? 60;
+  const FB = framebufferOf(opts.fb); // this run's framebuffer (the module's FB is the default size)
+  const observer = opts.tap !== undefined ? bothObservers(opts.observer, opts.tap) : opts.observer;
   const t0 = performance.now();
   const fbBytes = FB.width * FB.height * FB.bpp;
   const machine = new Machine({ cpus: opts.cpus ?? 4, memoryBytes: 2 * (fbBytes + VB_BYTES) + (8 << 20), ...strategyMachineOptions(tracking) });
@@ -188,7 +195,8 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       const fbVma = driver.mmap(display, fbBo);
       driver.mmap(app, fbBo); // a second mapping of the framebuffer: trackers walk both
       const vbVma = driver.mmap(app, vbBo);
-      scene = new Scene({ ...sceneTargets, fb: { ...fb, mm: display, vma: fbVma }, vb: { mm: app, vma: vbVma, bytes: VB_BYTES } }, opts.seed ?? 1);
+      const onWrite = opts.tap?.cpuWrite.bind(opts.tap);
+      scene = new Scene({ ...sceneTargets, fb: { ...fb, mm: display, vma: fbVma }, vb: { mm: app, vma: vbVma, bytes: VB_BYTES }, onWrite }, opts.seed ?? 1);
     } else {
       // Real memory: the scene's writes are this thread's stores into the BOs' memfds.
       const d = driver;
@@ -196,8 +204,9 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
       scene = new Scene({ ...sceneTargets, fb, vb: { bytes: VB_BYTES }, write }, opts.seed ?? 1);
     }
     if (gpuEvery > 0 && (device !== null || opts.control === true)) {
-      const writer = device !== null ? inProcessWriter(device, driver) : await controlWriter(url, opts.controlToken, driver);
-      gpu = new GpuActor(writer, { bo: fbBo.id, pitch: FB.width * FB.bpp, bytesPerPixel: FB.bpp });
+      const direct = device !== null ? inProcessWriter(device, driver) : await controlWriter(url, opts.controlToken, driver);
+      const writer = opts.tap !== undefined ? tappedWriter(direct, opts.tap) : direct;
+      gpu = new GpuActor(writer, { bo: fbBo.id, pitch: FB.width * FB.bpp, bytesPerPixel: FB.bpp }, FB.gpuBox);
     }
 
     const latencies: number[] = [];
@@ -241,9 +250,8 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
         }
       }
       if (!ok) coherent = false;
-      opts.observer?.verified?.({ frames: after, ok, differingPages: differingPages - before });
+      observer?.verified?.({ frames: after, ok, differingPages: differingPages - before });
     };
-    const observer = opts.observer;
     await observer?.start?.({
       driver, machine, device, fb: { bo: fbBo, width: FB.width, height: FB.height, bytesPerPixel: FB.bpp, pitch: FB.width * FB.bpp }, vb: vbBo,
       settings: {
@@ -304,6 +312,13 @@ export async function runMainJob(opts: MainJobOptions = {}): Promise<MainJobRepo
     await driver.close();
     await device?.close();
   }
+}
+
+/** The framebuffer of a run, and where the GPU actor's box goes in it (as far right and down as 1920×1080 has it, within the frame). */
+function framebufferOf(size: { width: number; height: number } = FB): typeof FB & { gpuBox: { x: number; y: number; w: number; h: number } } {
+  requireInteger('framebuffer width', size.width, 640, 8192);
+  requireInteger('framebuffer height', size.height, 360, 8192);
+  return { ...FB, width: size.width, height: size.height, gpuBox: { x: Math.min(1600, size.width - 320), y: Math.min(560, size.height - 160), w: 256, h: 96 } };
 }
 
 /** Verifications of one BO tried before it counts as incoherent (flushes may fail while a fault lasts). */

@@ -13,6 +13,8 @@ export interface SceneTargets {
   /** At least one CPU; work is spread over them. */
   cpus: readonly Cpu[];
   pageSize: number;
+  /** Shown every CPU write through a mapping before it is made (recording a trace). */
+  onWrite?: (cpu: number, mm: Mm, address: number, data: Uint8Array) => void;
 }
 
 export type Phase = 'busy' | 'idle' | 'sparse';
@@ -41,7 +43,7 @@ export function phaseOf(f: number): Phase {
  */
 export class Scene {
   private rng: number;
-  private readonly text = { x: 64, y: 96, w: 1024, h: 320, line: 16 };
+  private readonly text: { x: number; y: number; w: number; h: number; line: number };
   private sprite = { x: 0, y: 600, dx: 7, dy: 3 };
   private readonly row: Uint8Array;
   private readonly spriteRow = new Uint8Array(64 * 4);
@@ -49,6 +51,9 @@ export class Scene {
 
   constructor(private readonly t: SceneTargets, seed = 1) {
     this.rng = seed >>> 0 || 1;
+    // 1024×320 at (64, 96); narrower and shorter on a framebuffer too small for that.
+    this.text = { x: 64, y: 96, w: Math.min(1024, t.fb.width - 128), h: Math.min(320, t.fb.height - 192), line: 16 };
+    this.sprite.y = Math.min(this.sprite.y, t.fb.height - 100);
     this.row = new Uint8Array(this.text.w * 4);
   }
 
@@ -124,6 +129,7 @@ export class Scene {
     if (this.t.write !== undefined) return this.t.write(target, off, data);
     const { mm, vma } = this.t[target];
     if (mm === undefined || vma === undefined) throw new TypeError(`scene target ${target} has neither a mapping nor a write hook`);
+    this.t.onWrite?.(cpu.id, mm, vma.start + off, data);
     return cpu.writeAsync(mm, vma.start + off, data);
   }
 

@@ -42,7 +42,7 @@ function assertUsageError(r: Captured, want: RegExp, what: string): void {
 const NAMES = COMMANDS.map((c) => c.name);
 
 test('every command is listed, and help is on every one of them: --help, -h and help <command> print the same text on stdout, exit 0', async () => {
-  assert.deepEqual(NAMES, ['run', 'demo', 'check', 'device', 'difftest', 'soak', 'conformance', 'replay', 'help']);
+  assert.deepEqual(NAMES, ['run', 'demo', 'check', 'device', 'difftest', 'soak', 'conformance', 'replay', 'compare', 'help']);
   for (const spec of COMMANDS) {
     const text = `${commandHelp(spec)}\n`;
     assert.match(text, new RegExp(`^Usage: vgpu-dirty ${spec.name}`), spec.name);
