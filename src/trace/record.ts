@@ -9,6 +9,8 @@ import { type Data, LIMITS, type TraceEvent } from './format.js';
 /** Where recorded events go: a TraceFileWriter, or anything with the same method. */
 export interface TraceSink {
   event(e: TraceEvent): void;
+  /** Resolves once the sink has room again (a file's stream buffer drained); the recorder waits for it between frames. */
+  drained?(): Promise<void>;
 }
 
 /** Payloads whose compact form is at least this long are stored once, as blobs, and referred to. */
@@ -72,6 +74,14 @@ export class TraceRecorder implements WorkloadTap {
 
   deviceWrite(bo: number, ranges: readonly DataRange[]): void {
     for (const [offset, data] of ranges) this.event({ type: 'deviceWrite', bo, offset, data: this.payload(data) });
+  }
+
+  /**
+   * Between frames the run waits for the sink: a disk slower than the run
+   * would otherwise let a long recording pile up in memory.
+   */
+  async frame(): Promise<void> {
+    await this.sink.drained?.();
   }
 
   flush(): void {

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { createGzip, type Gzip } from 'node:zlib';
 import { crc32 } from './crc32.js';
 import { DATA_KIND, type Data, LIMITS, MAGIC, PROT_CODE, TAG, type TraceEvent, VERSION } from './format.js';
@@ -186,6 +188,9 @@ export class TraceFileWriter {
   private readonly gzip: Gzip | null;
   private failure: Error | null = null;
   private readonly finished: Promise<void>;
+  private readonly sink: Writable;
+  /** The stream's buffer passed its high-water mark: the producer should wait for drained(). */
+  private full = false;
 
   constructor(readonly path: string) {
     this.file = createWriteStream(path);
@@ -202,7 +207,19 @@ export class TraceFileWriter {
       this.gzip?.on('error', fail);
     });
     this.finished.catch(() => undefined); // reported by close()
-    this.encoder = new TraceEncoder((chunk) => void sink.write(chunk));
+    this.sink = sink;
+    this.encoder = new TraceEncoder((chunk) => {
+      if (!sink.write(chunk)) this.full = true;
+    });
+  }
+
+  /** Resolves at once while the stream has room, else on its 'drain'; rejects with the file's error. */
+  async drained(): Promise<void> {
+    if (this.failure !== null) throw this.failure;
+    if (!this.full) return;
+    await Promise.race([once(this.sink, 'drain'), this.finished]);
+    this.full = false;
+    if (this.failure !== null) throw this.failure;
   }
 
   get count(): number {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import {
-  compactData, decodeTrace, encodeTrace, materialize, randomBytes, readTraceFile, TraceDecoder, TraceError, type TraceEvent,
+  compactData, decodeTrace, encodeTrace, materialize, randomBytes, readTraceFile, TraceDecoder, TraceError, type TraceEvent, TraceFileWriter, TraceRecorder,
 } from '../../src/trace/index.js';
 import { propertySeed } from '../core/fixtures.js';
 
@@ -178,4 +178,44 @@ test('readTraceFile streams a file (plain or gzip) and reports a cut file as a T
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a trace file pushes back: drained() waits while the stream buffer is full, and the recorder waits for it between frames', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trace-drain-'));
+  try {
+    const w = new TraceFileWriter(join(dir, 't.vgt'));
+    w.event({ type: 'start', pageSize: PAGE, cpus: 1, processes: 1, description: '' });
+    let settled = false;
+    const idle = w.drained().then(() => (settled = true));
+    await Promise.resolve();
+    assert.equal(settled, true, 'nothing buffered: no wait');
+    await idle;
+    // 200 records of 60 KiB of random-looking literal bytes: far past the stream's 16 KiB high-water mark.
+    const bytes = randomBytes(1, 60_000);
+    w.event({ type: 'bo', bo: 1, size: 64 * PAGE });
+    for (let i = 0; i < 200; i++) w.event({ type: 'deviceWrite', bo: 1, offset: 0, data: { kind: 'literal', bytes } });
+    settled = false;
+    const full = w.drained().then(() => (settled = true));
+    await Promise.resolve();
+    assert.equal(settled, false, 'a full buffer makes the producer wait');
+    await full;
+    assert.equal(settled, true);
+    await w.close();
+    let writes = 0;
+    for await (const e of readTraceFile(join(dir, 't.vgt'))) if (e.type === 'deviceWrite') writes++;
+    assert.equal(writes, 200);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const rec = new TraceRecorder({ event: () => undefined, drained: () => gate });
+  let through = false;
+  const frame = Promise.resolve(rec.frame()).then(() => (through = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(through, false, 'the recorder holds the frame while its sink is full');
+  release();
+  await frame;
+  assert.equal(through, true);
 });
