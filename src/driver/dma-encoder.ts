@@ -190,6 +190,11 @@ export class SpanFrameWriter extends FrameBytes {
     return this.buf.length - this.pos - (this.count + 1) * SPAN_ENTRY_BYTES - SPANS_TRAILER;
   }
 
+  /** Adds span [offset, offset + len) of the BO with its bytes from src[from..]; returns where they are in buf. */
+  addSpanFrom(offset: number, src: Uint8Array, from: number, len: number): number {
+    return this.addSpan(offset, len, (buf, at) => copyBytes(src, from, buf, at, len));
+  }
+
   /** Adds span [offset, offset + len) of the BO; `fill` writes its `len` bytes at buf[at..]. Returns `at`. */
   addSpan(offset: number, len: number, fill: (buf: Uint8Array, at: number) => void): number {
     if (!Number.isInteger(len) || len < 0 || len > this.room()) {
@@ -247,4 +252,13 @@ export class SpanFrameWriter extends FrameBytes {
     for (let i = 0; i < 2 * this.count; i++) this.u32(this.table[i]!);
     return { frame: this.buf.subarray(0, this.pos), codecUsed, packedBytes };
   }
+}
+
+/**
+ * Copies n bytes. Deltas are mostly a few 16-byte blocks: a loop beats making two views for
+ * TypedArray.set at that size; larger copies go native.
+ */
+export function copyBytes(src: Uint8Array, from: number, dst: Uint8Array, to: number, n: number): void {
+  if (n <= 64) for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
+  else dst.set(src.subarray(from, from + n), to);
 }

@@ -1,3 +1,4 @@
+import { copyBytes } from './dma-encoder.js';
 import type { Bo } from './bo.js';
 
 /** Granularity of sub-page deltas: a span starts and ends on a multiple of this many bytes. */
@@ -87,18 +88,31 @@ export class SentCopy {
    */
   diff(offset: number, length: number, pageSize: number, page: (i: number) => Uint8Array, emit: (start: number, end: number) => number): number {
     const end = offset + length;
+    const known = this.known;
+    const copy = this.words;
     let runStart = -1;
     let at = offset;
     while (at < end) {
       const p = Math.floor(at / pageSize);
-      const pageEnd = Math.min(end, (p + 1) * pageSize);
-      const guest = page(p);
       const base = p * pageSize;
-      // Pages and the copy are word aligned where the backing allows: compare words then.
+      const pageEnd = Math.min(end, base + pageSize);
+      const guest = page(p);
+      // Pages and the copy are word aligned where the backing allows: whole blocks then compare
+      // as four words, in this loop (it runs for every 16 bytes of every dirty page).
       const words = (guest.byteOffset & 3) === 0 ? new Int32Array(guest.buffer, guest.byteOffset, guest.length >>> 2) : null;
       while (at < pageEnd) {
-        const blockEnd = Math.min(pageEnd, (Math.floor(at / DELTA_BLOCK) + 1) * DELTA_BLOCK);
-        const changed = !this.isKnown(at) || !this.equal(guest, words, at - base, at, blockEnd - at);
+        const b = (at / DELTA_BLOCK) | 0;
+        const blockEnd = Math.min(pageEnd, (b + 1) * DELTA_BLOCK);
+        let changed = ((known[b >>> 5]! >>> (b & 31)) & 1) === 0;
+        if (!changed) {
+          if (words !== null && blockEnd - at === DELTA_BLOCK) {
+            const g = (at - base) >>> 2;
+            const c = at >>> 2;
+            changed = words[g] !== copy[c] || words[g + 1] !== copy[c + 1] || words[g + 2] !== copy[c + 2] || words[g + 3] !== copy[c + 3];
+          } else {
+            changed = !this.sameBytes(guest, at - base, at, blockEnd - at);
+          }
+        }
         if (changed) {
           if (runStart < 0) runStart = at;
         } else if (runStart >= 0) {
@@ -108,14 +122,19 @@ export class SentCopy {
         }
         at = blockEnd;
       }
+      // Runs end at page boundaries: emit copies from one page (adjacent spans merge in the table).
+      if (runStart >= 0) {
+        const took = emit(runStart, at);
+        if (took < at) return this.settle(offset, took);
+        runStart = -1;
+      }
     }
-    if (runStart >= 0) return this.settle(offset, emit(runStart, end));
     return this.settle(offset, end);
   }
 
-  /** Record bytes sent for BO offset `offset` (taken from the frame, which is what the device gets). */
-  store(offset: number, sent: Uint8Array): void {
-    this.bytes.set(sent, offset);
+  /** Record n bytes sent for BO offset `offset`, taken from the frame at frame[at..] (what the device gets). */
+  store(offset: number, frame: Uint8Array, at: number, n: number): void {
+    copyBytes(frame, at, this.bytes, offset, n);
   }
 
   /** Marks the blocks wholly inside [from, to) known; returns `to`. */
@@ -126,19 +145,8 @@ export class SentCopy {
     return to;
   }
 
-  private isKnown(at: number): boolean {
-    const b = Math.floor(at / DELTA_BLOCK);
-    return ((this.known[b >>> 5]! >>> (b & 31)) & 1) === 1;
-  }
-
-  /** Whether `n` guest bytes at `off` of a page equal the copy at BO offset `at` (within one block). */
-  private equal(guest: Uint8Array, words: Int32Array | null, off: number, at: number, n: number): boolean {
-    if (words !== null && (off & 3) === 0 && (n & 3) === 0) {
-      const g = off >>> 2;
-      const c = at >>> 2;
-      for (let i = 0; i < n >>> 2; i++) if (words[g + i] !== this.words[c + i]) return false;
-      return true;
-    }
+  /** Whether `n` guest bytes at `off` of a page equal the copy at BO offset `at`. */
+  private sameBytes(guest: Uint8Array, off: number, at: number, n: number): boolean {
     for (let i = 0; i < n; i++) if (guest[off + i] !== this.bytes[at + i]) return false;
     return true;
   }

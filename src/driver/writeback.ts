@@ -4,7 +4,7 @@ import type { Bo } from './bo.js';
 import type { DeviceConnection } from './connection.js';
 import { transferToResource } from './dirty-tracker.js';
 import { DmaFrameWriter, SpanFrameWriter } from './dma-encoder.js';
-import { EncodingChooser, ENCODINGS, type Encoding } from './encoding.js';
+import { cpuMs, EncodingChooser, ENCODINGS, type Encoding } from './encoding.js';
 import { SentCopies } from './sent-copies.js';
 import { CancelledError, DeviceError, DeviceLostError, IncompleteFlushError } from './errors.js';
 import type { Resource, Upload } from './resource.js';
@@ -322,13 +322,13 @@ export class WritebackEngine {
         if (fence !== undefined) this.conn.dropFence(fence, e as Error);
         throw e;
       }
-      this.chooser.frameSent();
+      const sentAt = this.chooser.frameSent();
       const wireBytes = frame.length;
       this.conn.watch(seq, { failed: (e) => frames.refused.push(new DeviceError(e.code, e.detail, e.seq, command)) });
       const done = signaled ?? this.conn.fence();
       fences.push(done);
       const settled = (): void => {
-        this.chooser.frameSettled(wireBytes);
+        this.chooser.frameSettled(wireBytes, sentAt);
         this.settled();
       };
       void done.then(settled, settled);
@@ -357,9 +357,9 @@ export class WritebackEngine {
     const payload = fillSpans(writer, uploads, header, enc.delta ? this.sent : null);
     const codec = this.chooser.codec(writer.data, offers);
     const raw = writer.dataBytes;
-    const t0 = performance.now();
+    const t0 = codec === 'none' ? 0 : cpuMs();
     const { frame, codecUsed, packedBytes } = writer.finish(codec);
-    if (codec !== 'none') this.chooser.noteCompression(raw, packedBytes, performance.now() - t0);
+    if (codec !== 'none') this.chooser.noteCompression(raw, packedBytes, cpuMs() - t0);
     this.stats.spanBatches++;
     if (codecUsed !== 'none') this.stats.compressedBatches++;
     return { frame, payload };
@@ -600,13 +600,22 @@ export function fillSpans(w: SpanFrameWriter, uploads: Upload[], { seq, maxEntri
   const pageSize = bo.space.pageSize;
   const page = (i: number): Uint8Array => bo.page(i);
   let payload = 0;
-  /** Puts BO bytes [start, end) into the frame, as much as fits; returns where it stopped. */
-  const emit = (start: number, end: number): number => {
-    if (w.entries >= maxEntries) return start;
-    const n = Math.min(end - start, w.room());
-    if (n <= 0) return start;
-    const at = w.addSpan(start, n, (buf, to) => bo.copyOut(start, buf, to, n));
-    copy?.store(start, w.buf.subarray(at, at + n));
+  /** Room for a span of up to `want` bytes: how many bytes it may have (0: the frame is full). */
+  const fits = (want: number): number => (w.entries >= maxEntries ? 0 : Math.max(0, Math.min(want, w.room())));
+  /** Whole pieces: BO bytes [start, end) into the frame, as much as fits; returns where it stopped. */
+  const emitWhole = (start: number, end: number): number => {
+    const n = fits(end - start);
+    if (n > 0) w.addSpan(start, n, (buf, to) => bo.copyOut(start, buf, to, n));
+    payload += n;
+    return start + n;
+  };
+  /** Deltas: [start, end) lies in one page (SentCopy.diff cuts runs there); recorded as sent. */
+  const emitDelta = (start: number, end: number): number => {
+    const n = fits(end - start);
+    if (n === 0) return start;
+    const p = Math.floor(start / pageSize);
+    const at = w.addSpanFrom(start, bo.page(p), start - p * pageSize, n);
+    copy!.store(start, w.buf, at, n);
     payload += n;
     return start + n;
   };
@@ -614,7 +623,7 @@ export function fillSpans(w: SpanFrameWriter, uploads: Upload[], { seq, maxEntri
     const u = uploads[0]!;
     if (u.kind !== 'range' || u.bo !== bo || w.entries >= maxEntries) break;
     const end = u.offset + u.length;
-    const done = copy !== null ? copy.diff(u.offset, u.length, pageSize, page, emit) : emit(u.offset, end);
+    const done = copy !== null ? copy.diff(u.offset, u.length, pageSize, page, emitDelta) : emitWhole(u.offset, end);
     if (done === end) {
       uploads.shift();
       continue;

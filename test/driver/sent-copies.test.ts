@@ -21,7 +21,7 @@ function world(size: number) {
       at = copy.diff(at, end - at, PS, page, (s, e) => {
         const n = Math.min(e - s, cap);
         device.set(guest.subarray(s, s + n), s);
-        copy.store(s, guest.slice(s, s + n));
+        copy.store(s, guest, s, n);
         sent += n;
         return s + n;
       });
