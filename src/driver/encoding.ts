@@ -27,23 +27,30 @@ export interface BatchEncoding {
 const SAMPLE_BYTES = 64 * 1024;
 /** Measure compression again after this long without one (the data changes). */
 const SAMPLE_EVERY_MS = 250;
-/** Frames smaller than this do not measure the link (see frameSettled). */
+/**
+ * Frames smaller than this do not measure the link: the fence's round trip dominates them, and
+ * compressed frames are small, so counting them would make a fast link look slow.
+ */
 const MEASURE_MIN_BYTES = 128 * 1024;
-/** Compress only when that makes the stream at least this much faster (CPU is not free). */
-const MIN_GAIN = 1.25;
+/**
+ * Compress only when the wire time saved is this many times the CPU time spent. On a local link
+ * the link's own work (kernel copies, the device decoding the frame) runs on the same cores as
+ * the compressor, so compressing must pay for the device's decode too: about one more pass.
+ */
+const MIN_GAIN = 2;
+/** While compressing, a large batch goes raw this often, so the link is measured again. */
+const REMEASURE_EVERY_MS = 1000;
 /** Weight of the newest sample in the running estimates. */
 const NEW_WEIGHT = 0.25;
 
 /**
  * Picks the encoding of each batch and, in 'auto', whether to compress it, from two running
- * estimates: the link's throughput (wire, device and its DMA engine together, measured on
- * large uncompressed frames) and DEFLATE's speed and ratio on this data (a 64 KiB sample at
- * most every 250 ms, and every batch compressed). Batches pipeline, so the stream moves at
- * its slowest stage: compressed, min(speed, throughput ÷ ratio); raw, the throughput. A batch
- * is compressed when that is at least MIN_GAIN times faster. Until the link is measured,
- * batches go raw. The throughput is measured again
- * only when a large frame goes uncompressed, so a link that gets faster while batches are
- * compressed is noticed only when the data stops compressing well.
+ * estimates: the link's throughput (wire, device and its DMA engine together: the bytes of
+ * large frames over the time one was in flight) and DEFLATE's speed (in CPU time) and ratio
+ * on this data (a 64 KiB sample at most every 250 ms). A batch is compressed when the wire
+ * time that saves is at least MIN_GAIN times the CPU time it costs: speed × (1 − ratio) >
+ * MIN_GAIN × throughput. Until the link is measured, batches go raw. Compressed frames are
+ * small and do not measure the link, so while compressing, one large batch a second goes raw.
  */
 export class EncodingChooser {
   /** Bytes per ms; 0 until measured. */
@@ -52,6 +59,12 @@ export class EncodingChooser {
   compressRate = 0;
   compressRatio = 0;
   private lastSampleAt = -Infinity;
+  private lastRawLargeAt = -Infinity;
+  // Link meter: the time during which a large frame was in flight, and the bytes of those frames.
+  private largeInFlight = 0;
+  private markAt = 0;
+  private busyMs = 0;
+  private busyBytes = 0;
 
   constructor(readonly mode: Encoding) {}
 
@@ -73,11 +86,11 @@ export class EncodingChooser {
       const packed = encodeSpanData('deflate', sample);
       this.noteCompression(sample.length, packed.length, cpuMs() - t0);
     }
-    // Frames pipeline (the window): one is compressed while others cross the link, so the
-    // stream moves at the slower of the two stages. Compressed: min(CPU, link ÷ ratio) raw
-    // bytes per ms; raw: the link (copying is far faster than any link here).
-    const compressed = Math.min(this.compressRate, this.linkRate / Math.max(this.compressRatio, 1e-6));
-    return compressed > MIN_GAIN * this.linkRate ? 'deflate' : 'none';
+    // A byte compressed saves (1 − ratio) of a byte's wire time and costs 1/speed of CPU.
+    if (this.compressRate * (1 - this.compressRatio) <= MIN_GAIN * this.linkRate) return 'none';
+    // Compressed frames do not measure the link: now and then a large batch goes raw to.
+    if (data.length >= MEASURE_MIN_BYTES && now - this.lastRawLargeAt >= REMEASURE_EVERY_MS) return 'none';
+    return 'deflate';
   }
 
   /** A measured compression of `raw` bytes into `packed` that took `ms` of CPU time (cpuMs). */
@@ -89,24 +102,32 @@ export class EncodingChooser {
     this.compressRatio = this.compressRatio === 0 ? ratio : blend(this.compressRatio, ratio);
   }
 
-  /** A frame went on the wire; returns the time to give frameSettled. */
-  frameSent(): number {
-    return performance.now();
+  /** A frame of `bytes` wire bytes went out. */
+  frameSent(bytes: number): void {
+    if (bytes < MEASURE_MIN_BYTES) return;
+    this.lastRawLargeAt = performance.now();
+    this.accrue();
+    this.largeInFlight++;
   }
 
-  /**
-   * The frame of `bytes` wire bytes sent at `sentAt` was signalled (or failed). Its rate is its
-   * bytes over its whole time in flight: wire, device, fence latency and waiting behind the
-   * frames before it, so the estimate errs low (towards compressing) on a pipelined link.
-   * (Intervals between signals would not do: a device that holds signals back releases them
-   * together.) Only frames of at least MEASURE_MIN_BYTES count: the round trip dominates a
-   * small one, and compressed frames are small, so counting them would keep a fast link
-   * looking slow.
-   */
-  frameSettled(bytes: number, sentAt: number): void {
-    if (bytes < MEASURE_MIN_BYTES) return;
-    const rate = bytes / Math.max(performance.now() - sentAt, 0.001);
-    this.linkRate = this.linkRate === 0 ? rate : blend(this.linkRate, rate);
+  /** The frame of `bytes` wire bytes was signalled (or failed). */
+  frameSettled(bytes: number): void {
+    if (bytes < MEASURE_MIN_BYTES || this.largeInFlight === 0) return;
+    this.accrue();
+    this.largeInFlight--;
+    this.busyBytes += bytes;
+    if (this.busyMs <= 0) return;
+    this.linkRate = this.busyBytes / this.busyMs;
+    // Older frames count less, so the estimate follows a link whose speed changes.
+    this.busyBytes *= 1 - NEW_WEIGHT;
+    this.busyMs *= 1 - NEW_WEIGHT;
+  }
+
+  /** Time passes: while a large frame is in flight, it is the link's. */
+  private accrue(): void {
+    const now = performance.now();
+    if (this.largeInFlight > 0) this.busyMs += now - this.markAt;
+    this.markAt = now;
   }
 }
 

@@ -4,7 +4,7 @@ import type { Bo } from './bo.js';
 import type { DeviceConnection } from './connection.js';
 import { transferToResource } from './dirty-tracker.js';
 import { DmaFrameWriter, SpanFrameWriter } from './dma-encoder.js';
-import { cpuMs, EncodingChooser, ENCODINGS, type Encoding } from './encoding.js';
+import { EncodingChooser, ENCODINGS, type Encoding } from './encoding.js';
 import { SentCopies } from './sent-copies.js';
 import { CancelledError, DeviceError, DeviceLostError, IncompleteFlushError } from './errors.js';
 import type { Resource, Upload } from './resource.js';
@@ -322,13 +322,13 @@ export class WritebackEngine {
         if (fence !== undefined) this.conn.dropFence(fence, e as Error);
         throw e;
       }
-      const sentAt = this.chooser.frameSent();
       const wireBytes = frame.length;
+      this.chooser.frameSent(wireBytes);
       this.conn.watch(seq, { failed: (e) => frames.refused.push(new DeviceError(e.code, e.detail, e.seq, command)) });
       const done = signaled ?? this.conn.fence();
       fences.push(done);
       const settled = (): void => {
-        this.chooser.frameSettled(wireBytes, sentAt);
+        this.chooser.frameSettled(wireBytes);
         this.settled();
       };
       void done.then(settled, settled);
@@ -356,10 +356,7 @@ export class WritebackEngine {
     const writer = new SpanFrameWriter(buf);
     const payload = fillSpans(writer, uploads, header, enc.delta ? this.sent : null);
     const codec = this.chooser.codec(writer.data, offers);
-    const raw = writer.dataBytes;
-    const t0 = codec === 'none' ? 0 : cpuMs();
-    const { frame, codecUsed, packedBytes } = writer.finish(codec);
-    if (codec !== 'none') this.chooser.noteCompression(raw, packedBytes, cpuMs() - t0);
+    const { frame, codecUsed } = writer.finish(codec);
     this.stats.spanBatches++;
     if (codecUsed !== 'none') this.stats.compressedBatches++;
     return { frame, payload };
