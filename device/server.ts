@@ -7,6 +7,7 @@ import { CloseCode, CODECS, COMMAND_OPS, Encoder, FEATURE_CONTROL, OP_FEATURE, t
 import { Faults } from './faults.js';
 import { resolveOptions, type DeviceOptions, type ResolvedOptions } from './options.js';
 import { Pacer } from './pacer.js';
+import { FrameReclaimer } from './reclaim.js';
 import { Recorder, type LogEntry } from './recorder.js';
 import { SessionIds } from './session-ids.js';
 import { closeSocket, Session, type Host, type SessionView } from './session.js';
@@ -54,6 +55,7 @@ class DeviceServer implements Device, Host {
   readonly pacer: Pacer;
   readonly recorder: Recorder;
   readonly encoder = new Encoder();
+  readonly reclaimer = new FrameReclaimer();
   readonly features: readonly string[];
   readonly ops: ReadonlySet<string>;
   readonly codecs: ReadonlySet<Codec>;

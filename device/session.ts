@@ -37,6 +37,7 @@ import type { Faults } from './faults.js';
 import { admit } from './handshake.js';
 import type { ResolvedOptions } from './options.js';
 import type { Pacer } from './pacer.js';
+import type { FrameReclaimer } from './reclaim.js';
 import type { Recorder } from './recorder.js';
 import { Namespace, type Memory, type Surface } from './store.js';
 import { UnseenWrites } from './unseen.js';
@@ -49,6 +50,8 @@ export interface Host {
   readonly pacer: Pacer;
   readonly recorder: Recorder;
   readonly encoder: Encoder;
+  /** Told of every received frame's size (frees received frames promptly). */
+  readonly reclaimer: FrameReclaimer;
   /** Announced in welcome. */
   readonly features: readonly string[];
   /** Ops this device answers (optional ops only with their feature). */
@@ -229,6 +232,7 @@ export class Session implements SessionView {
       return this.kill();
     }
     this.lastActivity = performance.now();
+    this.host.reclaimer.onReceived(frame.length);
     const decoded = decodeFrame(frame);
     if (decoded instanceof ProtocolError) return this.fatal('malformed', decoded.message);
     if (this.state === 'hello') return this.onHello(decoded);
