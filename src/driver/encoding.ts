@@ -53,7 +53,8 @@ const NEW_WEIGHT = 0.25;
  * on this data (a 64 KiB sample at most every 250 ms). A batch is compressed when the wire
  * time that saves is at least MIN_GAIN times the CPU time it costs: speed × (1 − ratio) >
  * MIN_GAIN × throughput. Until the link is measured, batches go raw. Compressed frames are
- * small and do not measure the link, so while compressing, one large batch every 4 s goes raw (on a 50 MB/s link a raw 1 MiB batch costs 20 ms of it).
+ * small and do not measure the link, so while compressing, one large batch every 4 s goes
+ * raw (on a 50 MB/s link a raw 1 MiB batch costs 20 ms of it).
  */
 export class EncodingChooser {
   /** Bytes per ms; 0 until measured. */
@@ -86,7 +87,7 @@ export class EncodingChooser {
     if (this.linkRate === 0) return 'none';
     // A byte compressed saves (1 − ratio) of a byte's wire time and costs 1/speed of CPU.
     if (this.compressRate * (1 - this.compressRatio) <= MIN_GAIN * this.linkRate) return 'none';
-    // Compressed frames do not measure the link: now and then a large batch goes raw to.
+    // Compressed frames do not measure the link: now and then a large batch goes raw for that.
     if (data.length >= MEASURE_MIN_BYTES && now - this.lastRawLargeAt >= REMEASURE_EVERY_MS) return 'none';
     return 'deflate';
   }
