@@ -15,6 +15,7 @@ import { renderNotes, renderTable } from './lib/table.js';
 import { checker } from './scenarios/checker.js';
 import { cpuAccess } from './scenarios/cpu-access.js';
 import { dashboard } from './scenarios/dashboard.js';
+import { encodings } from './scenarios/encodings.js';
 import { fenceLatency } from './scenarios/fence-latency.js';
 import { helperCost } from './scenarios/helper-cost.js';
 import { slowDevice } from './scenarios/slow-device.js';
@@ -22,16 +23,16 @@ import { strategies } from './scenarios/strategies.js';
 import { strategiesOnTraces } from './scenarios/strategies-on-traces.js';
 import { writeback } from './scenarios/writeback.js';
 
-const SCENARIOS: readonly Scenario[] = [cpuAccess, helperCost, writeback, fenceLatency, strategies, strategiesOnTraces, slowDevice, dashboard, checker];
+const SCENARIOS: readonly Scenario[] = [cpuAccess, helperCost, writeback, fenceLatency, strategies, strategiesOnTraces, slowDevice, dashboard, checker, encodings];
 /** Scenario 6 (memory) is measured during scenario 3 and reported under its own number. */
-const EXPECTED_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const EXPECTED_IDS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'];
 const MIN_RUNS = 5;
 
 const HELP = `npm run bench [-- --quick] [--only 1,3] [--runs N] [--profile DIR]
 
 Runs the benchmark scenarios (1 CPU access path, 2 helper cost, 3 end-to-end
 writeback with 6 memory, 4 fence latency, 5 strategies, 7 slow device, 8
-dashboard overhead, 9 checker), each against a baseline measured in the same run.
+dashboard overhead, 9 checker, 10 encodings), each against a baseline measured in the same run.
 Prints a table and writes bench/results/<timestamp>.json. --quick: small sizes (under a minute).
 --runs N: measured runs per scenario (at least ${MIN_RUNS}). --profile DIR: V8 CPU
 profile of every child process. Exit 1 when a scenario produced no numbers,
@@ -51,7 +52,7 @@ function parseCommandLine() {
     throw new UsageError((e as Error).message);
   }
   const only = values.only?.split(',').map((s) => s.trim());
-  for (const id of only ?? []) if (!EXPECTED_IDS.includes(id)) throw new UsageError(`--only: unknown scenario '${id}' (1–8)`);
+  for (const id of only ?? []) if (!EXPECTED_IDS.includes(id)) throw new UsageError(`--only: unknown scenario '${id}' (1–10)`);
   const runs = Number(values.runs ?? MIN_RUNS);
   if (!Number.isInteger(runs) || runs < MIN_RUNS) throw new UsageError(`--runs must be an integer >= ${MIN_RUNS}, got '${values.runs}'`);
   return { help: values.help === true, quick: values.quick === true, only, runs, profile: values.profile };

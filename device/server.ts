@@ -3,10 +3,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseCode, COMMAND_OPS, Encoder, FEATURE_CONTROL, OP_FEATURE, type Feature } from '../protocol/index.js';
+import { CloseCode, CODECS, COMMAND_OPS, Encoder, FEATURE_CONTROL, OP_FEATURE, type Codec, type Feature } from '../protocol/index.js';
 import { Faults } from './faults.js';
 import { resolveOptions, type DeviceOptions, type ResolvedOptions } from './options.js';
 import { Pacer } from './pacer.js';
+import { FrameReclaimer } from './reclaim.js';
 import { Recorder, type LogEntry } from './recorder.js';
 import { SessionIds } from './session-ids.js';
 import { closeSocket, Session, type Host, type SessionView } from './session.js';
@@ -54,8 +55,10 @@ class DeviceServer implements Device, Host {
   readonly pacer: Pacer;
   readonly recorder: Recorder;
   readonly encoder = new Encoder();
+  readonly reclaimer = new FrameReclaimer();
   readonly features: readonly string[];
   readonly ops: ReadonlySet<string>;
+  readonly codecs: ReadonlySet<Codec>;
   private readonly offered: ReadonlySet<Feature>;
   private readonly live = new Map<number, Session>();
   private readonly ids = new SessionIds();
@@ -72,6 +75,7 @@ class DeviceServer implements Device, Host {
     this.offered = new Set(options.features);
     this.features = options.controlToken !== undefined ? [...options.features, FEATURE_CONTROL] : [...options.features];
     this.ops = new Set(COMMAND_OPS.filter((op) => OP_FEATURE[op] === undefined || this.offered.has(OP_FEATURE[op])));
+    this.codecs = new Set(this.offered.has('writeSpans') ? CODECS.filter((c) => c === 'none' || this.offered.has(c)) : []);
     // Raw TCP that never completes an upgrade is bounded too: headers must arrive within the
     // hello timeout (checked at least every second), and the socket count is capped.
     const headersTimeout = Math.min(options.helloTimeout, 60_000);

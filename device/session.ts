@@ -20,6 +20,7 @@ import {
   decodeFrame,
   parseDriverMessage,
   ProtocolError,
+  type Codec,
   type Command,
   type DataRange,
   type Decoded,
@@ -36,6 +37,7 @@ import type { Faults } from './faults.js';
 import { admit } from './handshake.js';
 import type { ResolvedOptions } from './options.js';
 import type { Pacer } from './pacer.js';
+import type { FrameReclaimer } from './reclaim.js';
 import type { Recorder } from './recorder.js';
 import { Namespace, type Memory, type Surface } from './store.js';
 import { UnseenWrites } from './unseen.js';
@@ -48,10 +50,14 @@ export interface Host {
   readonly pacer: Pacer;
   readonly recorder: Recorder;
   readonly encoder: Encoder;
+  /** Told of every received frame's size (frees received frames promptly). */
+  readonly reclaimer: FrameReclaimer;
   /** Announced in welcome. */
   readonly features: readonly string[];
   /** Ops this device answers (optional ops only with their feature). */
   readonly ops: ReadonlySet<string>;
+  /** Codecs of writeSpans this device decodes ('none' with writeSpans, others with their feature). */
+  readonly codecs: ReadonlySet<Codec>;
   offers(feature: Feature): boolean;
   findSession(id: number): Session | undefined;
   sessionCount(): number;
@@ -226,6 +232,7 @@ export class Session implements SessionView {
       return this.kill();
     }
     this.lastActivity = performance.now();
+    this.host.reclaimer.onReceived(frame.length);
     const decoded = decodeFrame(frame);
     if (decoded instanceof ProtocolError) return this.fatal('malformed', decoded.message);
     if (this.state === 'hello') return this.onHello(decoded);
@@ -374,14 +381,14 @@ export class Session implements SessionView {
     }
     // A DMA frame may carry its own fence: signalled right after it, applied or rejected,
     // exactly as a separate fence following it would be (one frame per sync).
-    if ((msg.op === 'write' || msg.op === 'writeSurface') && msg.fence !== undefined && this.carriesFence(msg.op)) {
+    if ((msg.op === 'write' || msg.op === 'writeSurface' || msg.op === 'writeSpans') && msg.fence !== undefined && this.carriesFence(msg.op)) {
       this.signal(this.withSeen({ seq: msg.seq, fence: msg.fence, seen: msg.seen }));
     }
   }
 
   /** Whether a fence on this op is honoured: always on `fence`, on DMA frames with fencedWrite. */
   private carriesFence(op: string | undefined): boolean {
-    return op === 'fence' || ((op === 'write' || op === 'writeSurface') && this.host.offers('fencedWrite'));
+    return op === 'fence' || (isDma(op) && this.host.offers('fencedWrite'));
   }
 
   /** `seen` counts only on a device that offers it; elsewhere it is an unknown key. */
@@ -405,6 +412,12 @@ export class Session implements SessionView {
       case 'write': {
         const { seen } = this.withSeen(msg);
         counters.bytesWritten += this.unseen.applyKeeping(msg.bo, ns.bytesOf(msg.bo), seen, () => ns.write(msg.bo, msg.ranges, seq));
+        return;
+      }
+      case 'writeSpans': {
+        const { seen } = this.withSeen(msg);
+        const { codecs } = this.host;
+        counters.bytesWritten += this.unseen.applyKeeping(msg.bo, ns.bytesOf(msg.bo), seen, () => ns.writeSpans(msg.bo, msg.spans, msg.data, msg.codec ?? 'none', codecs, seq));
         return;
       }
       case 'writeSurface': {
@@ -529,12 +542,18 @@ export class Session implements SessionView {
   }
 }
 
-/** Bytes the emulated DMA engine moves for a command. */
+/** The ops that carry guest bytes to the device (and may carry a fence with fencedWrite). */
+function isDma(op: string | undefined): op is 'write' | 'writeSurface' | 'writeSpans' {
+  return op === 'write' || op === 'writeSurface' || op === 'writeSpans';
+}
+
+/** Bytes the emulated DMA engine moves for a command (wire bytes: a compressed frame moves fewer). */
 function dmaBytes(msg: Queued, frameBytes: number): number {
   if (msg instanceof ProtocolError) return 0;
   switch (msg.op) {
     case 'write':
     case 'writeSurface':
+    case 'writeSpans':
     case 'gpuWrite':
       return frameBytes;
     case 'readback':

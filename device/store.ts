@@ -3,10 +3,15 @@
 // sessions never meet, and keeps the session within its share (maxSession*). Every operation validates the whole command before changing any byte
 // (a rejected command leaves no partial effect) and reports problems as ProtocolError.
 import {
+  decodeSpanData,
+  isCodec,
   pageCount,
   pageDigests,
   ProtocolError,
+  spanCount,
+  SpanTable,
   type BoxData,
+  type Codec,
   type DataRange,
   type DefineSurface,
   type Span,
@@ -123,6 +128,37 @@ export class Namespace {
     }
     for (const [offset, data] of ranges) bo.data.set(data, offset);
     return bytes;
+  }
+
+  /**
+   * Applies a writeSpans frame (docs/protocol.md §6.15) straight from the received bytes: the
+   * table is read in place and each span is copied once from `data` (or its decoded form)
+   * into the BO. Everything is checked before the first byte changes. `codecs`: the codecs
+   * this device offers. Returns the bytes written.
+   */
+  writeSpans(id: number, table: Uint8Array, data: Uint8Array, codec: string, codecs: ReadonlySet<Codec>, seq?: number): number {
+    const bo = this.bo(id, seq);
+    const n = spanCount(table);
+    if (n < 0) throw new ProtocolError('bad_message', `writeSpans.spans: ${table.length} bytes is not a whole number of 8-byte entries`, seq);
+    this.checkCount(n, seq);
+    const spans = new SpanTable(table);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const length = spans.length(i);
+      this.checkSpan(bo, spans.offset(i), length, i, seq);
+      total += length;
+    }
+    const { maxMessageSize } = this.memory.limits;
+    if (total > maxMessageSize) throw new ProtocolError('limit', `spans of ${total} bytes exceed maxMessageSize ${maxMessageSize}`, seq);
+    if (!isCodec(codec) || !codecs.has(codec)) throw new ProtocolError('bad_message', `writeSpans.codec: '${codec.slice(0, 20)}' is not offered by this device`, seq);
+    const bytes = decodeSpanData(codec, data, total);
+    if (typeof bytes === 'string') throw new ProtocolError('bad_message', `writeSpans.data: ${bytes}`, seq);
+    for (let i = 0, at = 0; i < n; i++) {
+      const length = spans.length(i);
+      bo.data.set(bytes.subarray(at, at + length), spans.offset(i));
+      at += length;
+    }
+    return total;
   }
 
   /** Applies surface boxes; returns the bytes written. */

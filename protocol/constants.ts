@@ -17,6 +17,7 @@ export const COMMAND_OPS = [
   'destroySurface',
   'write',
   'writeSurface',
+  'writeSpans',
   'readback',
   'gpuWrite',
   'fence',
@@ -38,7 +39,7 @@ export const REPLY_OPS = [
 ] as const;
 
 /** Feature names announced in welcome.features (docs/protocol.md §6.2 has the contract). */
-export const FEATURES = ['surfaces', 'gpuWrite', 'digest', 'stats', 'seen', 'fencedWrite'] as const;
+export const FEATURES = ['surfaces', 'gpuWrite', 'digest', 'stats', 'seen', 'fencedWrite', 'writeSpans', 'deflate'] as const;
 export type Feature = (typeof FEATURES)[number];
 
 /**
@@ -52,7 +53,18 @@ export const OP_FEATURE: Readonly<Partial<Record<(typeof COMMAND_OPS)[number], F
   gpuWrite: 'gpuWrite',
   digest: 'digest',
   stats: 'stats',
+  writeSpans: 'writeSpans',
 };
+
+/**
+ * Encodings of writeSpans' `data` (docs/protocol.md §6.15). 'none' is part of feature
+ * writeSpans; every other codec is offered by the feature of the same name.
+ */
+export const CODECS = ['none', 'deflate'] as const;
+export type Codec = (typeof CODECS)[number];
+
+/** Bytes of one writeSpans table entry: u32 BE offset, u32 BE length. */
+export const SPAN_ENTRY_BYTES = 8;
 
 /**
  * Deepest nesting of arrays and maps a receiver decodes (the top-level map is level 1; the

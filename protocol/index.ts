@@ -5,3 +5,4 @@ export { ProtocolError, parseDriverMessage, parseDeviceMessage } from './validat
 export { Encoder, decodeFrame, decodeDriverFrame, decodeDeviceFrame } from './codec.js';
 export { decodeStrict, MalformedError, type Decoded } from './msgpack.js';
 export { pageDigests, pageCount } from './digest.js';
+export { SpanTable, spanCount, encodeSpanTable, isCodec, encodeSpanData, decodeSpanData } from './spans.js';

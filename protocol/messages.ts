@@ -59,6 +59,12 @@ export interface Seen { seen?: number }
 export interface Fenced { fence?: number }
 /** DMA guest → device copy of a BO ("UPDATE"). */
 export interface Write extends Seen, Fenced { op: 'write'; seq: number; bo: number; ranges: DataRange[] }
+/**
+ * DMA guest → device copy of byte spans of a BO in one table (feature writeSpans, §6.15):
+ * `spans` holds SPAN_ENTRY_BYTES per span (u32 BE offset, u32 BE length); `data` is the
+ * spans' bytes back to back, encoded by `codec` (default 'none').
+ */
+export interface WriteSpans extends Seen, Fenced { op: 'writeSpans'; seq: number; bo: number; spans: Uint8Array; data: Uint8Array; codec?: string }
 /** DMA guest → device copy through a surface layout ("UPDATE_GB_IMAGE" with boxes). */
 export interface WriteSurface extends Seen, Fenced { op: 'writeSurface'; seq: number; sid: number; boxes: BoxData[] }
 /** Device → guest copy request ("READBACK"); answered by readbackData. */
@@ -82,6 +88,7 @@ export type Command =
   | DestroySurface
   | Write
   | WriteSurface
+  | WriteSpans
   | Readback
   | GpuWrite
   | Fence

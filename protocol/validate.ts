@@ -40,6 +40,7 @@ const DRIVER_SCHEMAS: Readonly<Record<DriverMessage['op'], Schema>> = {
   destroySurface: { seq: 'uint', sid: 'u32' },
   write: { seq: 'uint', bo: 'u32', ranges: 'ranges', seen: 'uint?', fence: 'uint?' },
   writeSurface: { seq: 'uint', sid: 'u32', boxes: 'boxes', seen: 'uint?', fence: 'uint?' },
+  writeSpans: { seq: 'uint', bo: 'u32', spans: 'bin', data: 'bin', codec: 'str?', seen: 'uint?', fence: 'uint?' },
   readback: { seq: 'uint', bo: 'u32', ranges: 'spans' },
   gpuWrite: { seq: 'uint', bo: 'u32', ranges: 'ranges', session: 'u32?' },
   fence: { seq: 'uint', fence: 'uint', seen: 'uint?' },
@@ -70,7 +71,7 @@ const DEVICE_SCHEMAS: Readonly<Record<DeviceMessage['op'], Schema>> = {
 };
 
 /** Ops whose frame may carry a fence that is signalled also when the frame is rejected. */
-const FENCE_CARRIERS: ReadonlySet<string> = new Set(['fence', 'write', 'writeSurface']);
+const FENCE_CARRIERS: ReadonlySet<string> = new Set(['fence', 'write', 'writeSurface', 'writeSpans']);
 
 /**
  * Validates a message sent by a driver (what the device receives). `problem` is the decoder's

@@ -23,7 +23,9 @@ export class BoDriver {
     const drv = await Driver.connect({
       machine, url, reconnect: false,
       connection: { zeroMask: opts.zeroMask },
-      writeback: opts.windowBatches === undefined ? {} : { windowBatches: opts.windowBatches },
+      // Whole pages, as the raw baselines send them (a 256 MiB BO is beyond the default delta
+      // budget anyway; smaller ones here would be sent as deltas): deltas are scenario 10's.
+      writeback: { deltaBudgetBytes: 0, ...(opts.windowBatches === undefined ? {} : { windowBatches: opts.windowBatches }) },
     });
     const bo = drv.createBo(bytes);
     const res = drv.createBufferResource(bo);

@@ -1,4 +1,4 @@
-import { type Driver, type MainJobOptions, type MainJobReport, runMainJob } from '../../src/index.js';
+import { type Driver, type MainJobOptions, type MainJobReport, runMainJob, type WritebackStats } from '../../src/index.js';
 
 /** One main-job run with what the report lacks: CPU time, scan time, rounds, driver memory. */
 export interface MeasuredRun {
@@ -13,6 +13,11 @@ export interface MeasuredRun {
   memoryPeak: [number, number];
   stagingBuffers: number;
   peakInFlight: number;
+  /** The writeback engine's counters at the end (encoding time, span and compressed batches). */
+  writeback: WritebackStats;
+  /** DEFLATE speed (raw bytes per ms) and ratio as the encoding chooser measured them (0: never). */
+  compressRate: number;
+  compressRatio: number;
 }
 
 /** Run the main job against an external device (so this process holds the driver only) and measure it. */
@@ -30,7 +35,10 @@ export async function measureMainJob(opts: MainJobOptions & { deviceUrl: string;
     last = at;
   };
   const cpu0 = process.cpuUsage();
-  const report = await runMainJob({ verifyEvery: 0, ...opts, onFrame, onDriver: (d) => (driver = d) });
+  // Frames go as whole pieces ('raw') unless a scenario asks for an encoding: the strategies'
+  // bytes stay comparable with a 'full' baseline that deltas would make as cheap as they are.
+  const writeback = { encoding: 'raw' as const, ...opts.writeback };
+  const report = await runMainJob({ verifyEvery: 0, ...opts, writeback, onFrame, onDriver: (d) => (driver = d) });
   const cpu = process.cpuUsage(cpu0);
   if (!report.coherent) throw new Error(`main job (${report.strategy}) lost coherence: ${report.differingPages} pages differ, ${report.flushErrors} flush errors`);
   const stats = (driver as Driver | null)!.writeback.stats;
@@ -43,5 +51,8 @@ export async function measureMainJob(opts: MainJobOptions & { deviceUrl: string;
     memoryPeak,
     stagingBuffers: stats.stagingBuffers,
     peakInFlight: stats.peakInFlight,
+    writeback: { ...stats },
+    compressRate: (driver as Driver | null)!.writeback.chooser.compressRate,
+    compressRatio: (driver as Driver | null)!.writeback.chooser.compressRatio,
   };
 }

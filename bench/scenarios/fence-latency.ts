@@ -59,7 +59,7 @@ export const fenceLatency: Scenario = {
           rows.push(makeRow('4', `1-page sync ${label}, ${p}`, {
             unit: 'ms', samples: mine.map((l) => l[p]),
             baseline: { name: `raw ws RTT ${label}`, samples: base.map((l) => l[p]) },
-            ...(label === 'idle' && p === 'p50' ? { target: targets.ratioAtMost(1.5, 'raw RTT') } : {}),
+            ...(label === 'idle' && p === 'p50' ? { target: targets.ratioAtMost(1.2, 'raw RTT') } : {}),
             ...(p === 'p50' ? { note: `${syncs} syncs per run, ${syncBytes} bytes each way out${label === 'under bulk' ? `; load: ${bulkBytes / MiB} MiB BO flushed in a loop by another driver process (raw: endless 1 MiB stream)` : ''}` } : {}),
           }));
         }

@@ -4,6 +4,7 @@ import { type CommandIo, type CommandSpec, UsageError, type Values, WS_URL } fro
 import { ProgressLine } from './progress.js';
 import { asMainJobReport, replayTrace, resolveTrace, strategyPlan, TraceFileWriter, TraceRecorder } from '../trace/index.js';
 import { FrameSampler, startDashboard, writeReport } from '../ui/index.js';
+import { ENCODINGS, type Encoding } from '../driver/encoding.js';
 import { resolveStrategy, StrategyError } from '../driver/strategies/loader.js';
 import { type MainJobReport, type MemoryKind, runMainJob, STRATEGIES } from '../workload/main-job.js';
 
@@ -28,6 +29,7 @@ Progress goes to stderr (not with --json): a bar with rate and ETA on a terminal
     { name: 'memory', type: 'string', choices: ['simulated', 'real'], default: 'simulated', description: "where BOs live: simulated frames, or real memfd shared memory of this process tracked by the running kernel's userfaultfd write-protect and PAGEMAP_SCAN (Linux 6.7+ and the optional koffi package; strategy uffd-wp or full); when that is not possible the run ends at once with the one-line reason" },
     { name: 'cpus', type: 'int', min: 2, max: 64, default: 4, description: 'simulated CPUs' },
     { name: 'window', type: 'int', min: 1, max: 1024, description: 'writeback batches in flight at once' },
+    { name: 'encoding', type: 'string', choices: ENCODINGS, defaultText: 'auto', description: 'how DMA frames are encoded (docs/protocol.md 6.15): auto sends only the bytes that changed since they were last sent, compressed when the link is slower than the compressor; raw whole dirty pieces; spans whole pieces in span frames; delta never compressed; deflate always' },
     { name: 'verify-every', type: 'int', min: 0, max: 1_000_000, default: 60, description: 'frames between coherence checks; 0 = at the end only' },
     { name: 'json', type: 'flag', description: 'print one JSON object instead of the table, and no progress' },
     { name: 'ui', type: 'flag', description: 'serve a live dashboard on http://127.0.0.1:P/ (the URL is printed on stderr): the device\'s copy of the framebuffer, a page map per BO, per-frame charts, coherence and settings, updated at most 5 times a second; when the run ends by itself the dashboard keeps its final state until Ctrl-C' },
@@ -87,7 +89,10 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
       memory,
       cpus: a.cpus as number | undefined,
       verifyEvery: a['verify-every'] as number | undefined,
-      writeback: a.window !== undefined ? { windowBatches: a.window as number } : undefined,
+      writeback: {
+        ...(a.window !== undefined ? { windowBatches: a.window as number } : {}),
+        ...(a.encoding !== undefined ? { encoding: a.encoding as Encoding } : {}),
+      },
       onFrame: progress === null ? undefined : (f) => progress.update(f, frames === 0 ? 'Ctrl-C to stop' : undefined),
       observer: sampler,
       signal: stop.signal,

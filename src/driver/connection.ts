@@ -4,6 +4,7 @@ import {
   ProtocolError, type Role, type Signaled, type Welcome, decodeDeviceFrame,
 } from '../../protocol/index.js';
 import { CancelledError, ConnectTimeoutError, DeviceError, DeviceLostError, DeviceRefusedError } from './errors.js';
+import { sendOwned } from './owned-send.js';
 
 /** A command as the caller builds it: the connection assigns seq. */
 export type Outgoing = Command extends infer C ? (C extends { seq: number } ? Omit<C, 'seq'> : never) : never;
@@ -142,6 +143,8 @@ export class DeviceConnection {
   private backoff: number;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly encoder = new Encoder();
+  /** Told of every deviceWrite before options.onDeviceWrite (the writeback engine's last-sent copies). */
+  private readonly deviceWriteObservers: Array<(msg: DeviceWrite) => void> = [];
 
   constructor(readonly options: ConnectionOptions) {
     this.backoff = options.backoffInitialMs ?? 50;
@@ -242,6 +245,29 @@ export class DeviceConnection {
       this.wakeDrained();
       done?.(err);
     });
+  }
+
+  /**
+   * Like sendFrame, for a frame whose bytes the caller gives up until `done`: they may be
+   * masked in place (owned-send.ts), so they are garbage afterwards. Saves a copy of every
+   * byte and an allocation per frame; the writeback engine's staging buffers go this way.
+   */
+  sendOwnedFrame(frame: Uint8Array, done: (err?: Error) => void): void {
+    if (!this.isOpen) throw new DeviceLostError('no device session');
+    this.bytesSent += frame.length;
+    this.lastSentAt = performance.now();
+    const n = frame.length;
+    this.unsent += n;
+    sendOwned(this.ws!, frame, this.options.zeroMask === true ? zeroMask : undefined, (err) => {
+      this.unsent -= n;
+      this.wakeDrained();
+      done(err);
+    });
+  }
+
+  /** Call `fn` for every deviceWrite announcement, as it arrives and before options.onDeviceWrite. */
+  observeDeviceWrites(fn: (msg: DeviceWrite) => void): void {
+    this.deviceWriteObservers.push(fn);
   }
 
   /** Send a fence; resolves when the device signals it ok, rejects with DeviceError / DeviceLostError. */
@@ -399,6 +425,7 @@ export class DeviceConnection {
         return;
       }
       case 'deviceWrite':
+        for (const fn of this.deviceWriteObservers) fn(msg);
         this.options.onDeviceWrite?.(msg);
         this.seenDeviceWrites++;
         return;

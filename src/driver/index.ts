@@ -14,3 +14,5 @@ export * from './refused-destroys.js';
 export * from './definition.js';
 export * from './bo-store.js';
 export * from './strategies/index.js';
+export * from './encoding.js';
+export * from './sent-copies.js';

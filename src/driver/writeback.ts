@@ -3,7 +3,9 @@ import type { Signaled } from '../../protocol/index.js';
 import type { Bo } from './bo.js';
 import type { DeviceConnection } from './connection.js';
 import { transferToResource } from './dirty-tracker.js';
-import { DmaFrameWriter } from './dma-encoder.js';
+import { DmaFrameWriter, SpanFrameWriter } from './dma-encoder.js';
+import { EncodingChooser, ENCODINGS, type Encoding } from './encoding.js';
+import { SentCopies } from './sent-copies.js';
 import { CancelledError, DeviceError, DeviceLostError, IncompleteFlushError } from './errors.js';
 import type { Resource, Upload } from './resource.js';
 import type { SurfaceResource } from './surface.js';
@@ -15,6 +17,13 @@ export interface WritebackOptions {
   windowBatches?: number;
   /** Awaited at the start of every round (the driver lands pending readbacks here). */
   beforeRound?: () => Promise<void>;
+  /** How DMA frames are encoded (default 'auto'; see Encoding in encoding.ts). */
+  encoding?: Encoding;
+  /**
+   * Bytes of last-sent copies kept for sub-page deltas (default 64 MiB). BOs beyond the
+   * budget are sent whole; 0 turns deltas off.
+   */
+  deltaBudgetBytes?: number;
 }
 
 export interface FlushResult {
@@ -45,6 +54,13 @@ export interface WritebackStats {
   peakInFlight: number;
   /** Staging buffers allocated (≤ windowBatches). */
   stagingBuffers: number;
+  /** Bytes of DMA frames sent (what the wire carried for writeback, framing included). */
+  frameBytes: number;
+  /** writeSpans batches, and those of them sent compressed. */
+  spanBatches: number;
+  compressedBatches: number;
+  /** Wall time spent filling and finishing frames (reading guest memory, deltas, compression). */
+  encodeMs: number;
 }
 
 /**
@@ -67,7 +83,13 @@ export interface WritebackStats {
 export class WritebackEngine {
   readonly stats: WritebackStats = {
     flushCalls: 0, rounds: 0, batches: 0, payloadBytes: 0, pagesTransferred: 0, pagesSent: 0, methodSwitches: 0, scanMs: 0, peakInFlight: 0, stagingBuffers: 0,
+    frameBytes: 0, spanBatches: 0, compressedBatches: 0, encodeMs: 0,
   };
+  readonly chooser: EncodingChooser;
+  /** What was last sent of each BO, for deltas (see SentCopies for when it is forgotten). */
+  private readonly sent: SentCopies;
+  /** The session the last-sent copies belong to (a new session starts empty). */
+  private sentSession = -1;
   readonly maxBatchBytes: number;
   readonly windowBatches: number;
   private inFlight = 0;
@@ -88,6 +110,15 @@ export class WritebackEngine {
     this.windowBatches = opts.windowBatches ?? 4;
     requireInteger('maxBatchBytes', this.maxBatchBytes, 64 * 1024, 1 << 30);
     requireInteger('windowBatches', this.windowBatches, 1, 1024);
+    const encoding = opts.encoding ?? 'auto';
+    if (!ENCODINGS.includes(encoding)) throw new RangeError(`encoding must be one of ${ENCODINGS.join(', ')}, got '${String(encoding)}'`);
+    this.chooser = new EncodingChooser(encoding);
+    const budget = opts.deltaBudgetBytes ?? 64 << 20;
+    requireInteger('deltaBudgetBytes', budget, 0);
+    this.sent = new SentCopies(budget);
+    conn.observeDeviceWrites((m) => {
+      for (const [offset, data] of m.ranges) this.sent.forgetRange(m.bo, offset, data.length);
+    });
   }
 
   /** Write back everything dirty now; resolves when the device has applied it. */
@@ -190,14 +221,18 @@ export class WritebackEngine {
       if (fences.length === 0) fences.push(this.conn.fence());
     } catch (e) {
       submitted();
+      this.sent.forgetAll(); // frames of this round may not have been sent or applied
       await Promise.allSettled(fences);
+      this.sent.forgetAll();
       if (needsReupload(e)) for (const res of carried) res.markAllDirty();
       throw e;
     }
     submitted();
     const results = await Promise.allSettled(fences);
-    const failed = roundFailure(results, frames) ?? leftBehind;
+    const failed = roundFailure(results, frames) ?? refusedMeanwhile(carried) ?? leftBehind;
     if (failed !== null) {
+      // The device applied an unknown part of what this round (and rounds after it) sent.
+      this.sent.forgetAll();
       if (needsReupload(failed)) for (const res of carried) res.markAllDirty();
       throw failed;
     }
@@ -229,8 +264,10 @@ export class WritebackEngine {
         }
         carried.add(res);
         const taken = res.takeUploads();
-        // A device without surfaces takes a surface's rows as plain writes at their BO offsets.
-        pieces.push(...(this.conn.offers('surfaces') ? taken : taken.flatMap(boxRowsAsRanges)));
+        // A device without surfaces takes a surface's rows as plain writes at their BO offsets;
+        // span frames carry them that way too (the same bytes, and deltas apply).
+        const asRanges = !this.conn.offers('surfaces') || this.chooser.batch((f) => this.conn.offers(f)).spans;
+        pieces.push(...(asRanges ? taken.flatMap(boxRowsAsRanges) : taken));
       }
     }
     return { pieces, refusal };
@@ -251,7 +288,6 @@ export class WritebackEngine {
         this.release(buf);
         break;
       }
-      const writer = new DmaFrameWriter(buf);
       const seq = this.conn.nextSeq();
       const command = describe(uploads[0]!);
       frames.own.add(seq);
@@ -261,23 +297,69 @@ export class WritebackEngine {
       const [fence, signaled] = fenced ? this.conn.expectFence() : [undefined, null];
       // Read now, after every announcement processed so far: tell the device so.
       const seen = this.conn.offers('seen') ? this.conn.seenDeviceWrites : undefined;
-      payloadBytes += fillBatch(writer, uploads, { seq, maxEntries, seen, fence });
-      const frame = writer.finish();
-      this.inFlight++;
-      this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
+      const header: FrameHeader = { seq, maxEntries, seen, fence };
+      const t0 = performance.now();
+      let frame: Uint8Array;
       try {
-        this.conn.sendFrame(frame, () => this.release(buf));
+        const encoded = this.encode(buf, uploads, header);
+        payloadBytes += encoded.payload;
+        frame = encoded.frame;
       } catch (e) {
+        this.release(buf);
         if (fence !== undefined) this.conn.dropFence(fence, e as Error);
         throw e;
       }
+      this.stats.encodeMs += performance.now() - t0;
+      this.stats.frameBytes += frame.length;
+      this.inFlight++;
+      this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.inFlight);
+      try {
+        // The staging buffer is ours until ws is done with it: it may be masked in place.
+        this.conn.sendOwnedFrame(frame, () => this.release(buf));
+      } catch (e) {
+        this.inFlight--;
+        this.release(buf);
+        if (fence !== undefined) this.conn.dropFence(fence, e as Error);
+        throw e;
+      }
+      const wireBytes = frame.length;
+      this.chooser.frameSent(wireBytes);
       this.conn.watch(seq, { failed: (e) => frames.refused.push(new DeviceError(e.code, e.detail, e.seq, command)) });
       const done = signaled ?? this.conn.fence();
       fences.push(done);
-      void done.then(this.settled, this.settled);
+      const settled = (): void => {
+        this.chooser.frameSettled(wireBytes);
+        this.settled();
+      };
+      void done.then(settled, settled);
       batches++;
     }
     return { payloadBytes, batches, deferredPages };
+  }
+
+  /**
+   * Fill one frame from the front of `uploads` in this session's encoding; returns it (a view
+   * of `buf`) and the payload bytes it carries (before compression).
+   */
+  private encode(buf: Uint8Array, uploads: Upload[], header: FrameHeader): { frame: Uint8Array; payload: number } {
+    const offers = (f: string): boolean => this.conn.offers(f);
+    const enc = this.chooser.batch(offers);
+    if (!enc.spans) {
+      const writer = new DmaFrameWriter(buf);
+      const payload = fillBatch(writer, uploads, header);
+      return { frame: writer.finish(), payload };
+    }
+    if (this.sentSession !== this.conn.sessions) {
+      this.sent.forgetAll(); // a new session's device holds nothing we sent before
+      this.sentSession = this.conn.sessions;
+    }
+    const writer = new SpanFrameWriter(buf);
+    const payload = fillSpans(writer, uploads, header, enc.delta ? this.sent : null);
+    const codec = this.chooser.codec(writer.data, offers);
+    const { frame, codecUsed } = writer.finish(codec);
+    this.stats.spanBatches++;
+    if (codecUsed !== 'none') this.stats.compressedBatches++;
+    return { frame, payload };
   }
 
   private readonly settled = (): void => {
@@ -339,6 +421,20 @@ function roundFailure(results: PromiseSettledResult<Signaled>[], frames: FrameOu
     if (!foreign) fenceFailure ??= e;
   }
   return frames.refused[0] ?? fenceFailure;
+}
+
+/**
+ * A define the device refused while this round's uploads were on the way (defines go out before
+ * uploads, so its error came back before their fences). A surface's rows sent as plain BO
+ * writes are applied even so; the round still fails, as its writeSurface would have, so the
+ * surface is defined again and its bytes uploaded once more.
+ */
+function refusedMeanwhile(carried: Set<Resource>): DeviceError | null {
+  for (const res of carried) {
+    const r = res.deviceRefusal();
+    if (r !== null) return r;
+  }
+  return null;
 }
 
 /** Which command of ours an upload piece starts, for error messages. */
@@ -483,6 +579,54 @@ export function fillBatch(w: DmaFrameWriter, uploads: Upload[], { seq, maxEntrie
       uploads.splice(0, 1, ...rest);
     } else if (rows === u.h) uploads.shift();
     else uploads[0] = { ...u, y: u.y + rows, h: u.h - rows };
+  }
+  return payload;
+}
+
+/**
+ * Move as much of `uploads` (range pieces of one BO, from the front) as fits into one
+ * writeSpans frame. With `copies`, only the bytes that differ from what was last sent of a
+ * BO go (sub-page deltas), and what goes is recorded as sent. Returns the payload bytes added.
+ */
+export function fillSpans(w: SpanFrameWriter, uploads: Upload[], { seq, maxEntries, seen, fence }: FrameHeader, copies: SentCopies | null): number {
+  const first = uploads[0]!;
+  if (first.kind !== 'range') throw new RangeError('span frames carry range pieces only (boxes go as rows)');
+  const bo = first.bo;
+  w.beginWriteSpans(seq, bo.id, seen, fence);
+  const copy = copies?.of(bo) ?? null;
+  const pageSize = bo.space.pageSize;
+  const page = (i: number): Uint8Array => bo.page(i);
+  let payload = 0;
+  /** Room for a span of up to `want` bytes: how many bytes it may have (0: the frame is full). */
+  const fits = (want: number): number => (w.entries >= maxEntries ? 0 : Math.max(0, Math.min(want, w.room())));
+  /** Whole pieces: BO bytes [start, end) into the frame, as much as fits; returns where it stopped. */
+  const emitWhole = (start: number, end: number): number => {
+    const n = fits(end - start);
+    if (n > 0) w.addSpan(start, n, (buf, to) => bo.copyOut(start, buf, to, n));
+    payload += n;
+    return start + n;
+  };
+  /** Deltas: [start, end) lies in one page (SentCopy.diff cuts runs there); recorded as sent. */
+  const emitDelta = (start: number, end: number): number => {
+    const n = fits(end - start);
+    if (n === 0) return start;
+    const p = Math.floor(start / pageSize);
+    const at = w.addSpanFrom(start, bo.page(p), start - p * pageSize, n);
+    copy!.store(start, w.buf, at, n);
+    payload += n;
+    return start + n;
+  };
+  while (uploads.length > 0) {
+    const u = uploads[0]!;
+    if (u.kind !== 'range' || u.bo !== bo || w.entries >= maxEntries) break;
+    const end = u.offset + u.length;
+    const done = copy !== null ? copy.diff(u.offset, u.length, pageSize, page, emitDelta) : emitWhole(u.offset, end);
+    if (done === end) {
+      uploads.shift();
+      continue;
+    }
+    uploads[0] = { ...u, offset: done, length: end - done };
+    break;
   }
   return payload;
 }

@@ -1,5 +1,6 @@
 import type { Limits } from '../../protocol/index.js';
 import { DEFAULT_DIRTY_CONFIG, type DirtyConfig } from '../driver/config.js';
+import { ENCODINGS, type Encoding } from '../driver/encoding.js';
 import { Prng } from './prng.js';
 
 /**
@@ -21,7 +22,7 @@ export interface World {
   /** Processes (Mm) the BOs are mapped into. */
   processes: number;
   dirty: DirtyConfig;
-  writeback: { maxBatchBytes: number; windowBatches: number };
+  writeback: { maxBatchBytes: number; windowBatches: number; encoding: Encoding };
   reconnect: { backoffInitialMs: number; backoffMaxMs: number };
   /** The driver's fence/reply timeout: a device silent for longer is dropped and reconnected. */
   fenceTimeoutMs: number;
@@ -93,7 +94,8 @@ export function worldFor(seed: number): World {
       changeTriggers: rng.int(0, 3),
       switchPercentage: rng.pick([0, 10, 50]),
     },
-    writeback: { maxBatchBytes: rng.pick([64 * KIB, 128 * KIB, 256 * KIB, 1024 * KIB]), windowBatches: rng.int(1, 6) },
+    // The encoding follows the seed without a draw of its own, so every other choice of a seed stays.
+    writeback: { maxBatchBytes: rng.pick([64 * KIB, 128 * KIB, 256 * KIB, 1024 * KIB]), windowBatches: rng.int(1, 6), encoding: ENCODINGS[seed % ENCODINGS.length]! },
     reconnect: { backoffInitialMs: rng.int(1, 10), backoffMaxMs: rng.int(20, 100) },
     fenceTimeoutMs: rng.int(100, 250),
     device: { limits, fenceLatency: rng.chance(0.2) ? rng.int(1, 3) : 0 },

@@ -113,7 +113,10 @@ export async function replayTrace(source: TraceSource, opts: ReplayOptions = {})
   const machine = new Machine({ pageSize: trace.start.pageSize, cpus: trace.start.cpus, memoryBytes: 2 * trace.boBytes + (8 << 20), ...plan.machine });
   let driver: Driver;
   try {
-    driver = await Driver.connect({ machine, url: device.url, strategy: plan.strategy, writeback: opts.writeback, log: opts.log });
+    // Whole dirty pieces unless asked otherwise: 'auto' compresses by the measured link, so its
+    // bytes would depend on timing, and deltas would hide what a strategy costs in pages.
+    const writeback = { encoding: 'raw' as const, ...opts.writeback };
+    driver = await Driver.connect({ machine, url: device.url, strategy: plan.strategy, writeback, log: opts.log });
   } catch (e) {
     await device.close();
     throw e;

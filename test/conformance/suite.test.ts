@@ -18,15 +18,15 @@ async function run(options: DeviceOptions, only?: string[]): Promise<Report> {
 const lines = (r: Report, status: string): string[] => r.results.filter((x) => x.status === status).map(formatResult);
 
 describe('conformance of the project\'s device', () => {
-  it('passes every case; only feat.unannounced is N-A (every feature is announced)', async () => {
+  it('passes every case; only the cases of a device lacking a feature are N-A (every feature is announced)', async () => {
     const r = await run(SMALL_DEVICE);
     assert.deepEqual(lines(r, 'FAIL'), []);
-    assert.deepEqual(r.results.filter((x) => x.status === 'N-A').map((x) => x.id), ['feat.unannounced']);
+    assert.deepEqual(r.results.filter((x) => x.status === 'N-A').map((x) => x.id), ['spans.deflate-unannounced', 'feat.unannounced'].sort((a, b) => ALL_CASES.findIndex((c) => c.id === a) - ALL_CASES.findIndex((c) => c.id === b)));
     assert.equal(r.summary.total, ALL_CASES.length);
   });
 
   // Limits and backpressure do not depend on features; they ran above.
-  const FEATURE_DEPENDENT = ['tr.', 'hs.', 'enc.', 'seq.', 'fence.', 'order.', 'bo.', 'surf.', 'gpu.', 'digest.', 'stats.', 'ping.', 'feat.', 'atom.', 'rb.', 'seen.', 'err.', 'iso.'];
+  const FEATURE_DEPENDENT = ['tr.', 'hs.', 'enc.', 'seq.', 'fence.', 'order.', 'bo.', 'surf.', 'gpu.', 'digest.', 'stats.', 'ping.', 'feat.', 'atom.', 'rb.', 'seen.', 'spans.', 'err.', 'iso.'];
 
   it('without optional features: their cases are N-A, feat.unannounced passes, the rest passes', async () => {
     const r = await run({ ...SMALL_DEVICE, features: [], controlToken: undefined }, FEATURE_DEPENDENT);
@@ -41,5 +41,12 @@ describe('conformance of the project\'s device', () => {
       assert.equal(r.results.find((x) => x.id === c.id)!.status === 'N-A', needsOptional, c.id);
     }
     assert.ok(Object.keys(OP_FEATURE).length > 0);
+  });
+
+  it('with writeSpans but without deflate: the deflate cases are N-A, an unannounced codec is refused', async () => {
+    const r = await run({ ...SMALL_DEVICE, features: ['writeSpans', 'fencedWrite'], controlToken: undefined }, ['spans.']);
+    assert.deepEqual(lines(r, 'FAIL'), []);
+    assert.deepEqual(r.results.filter((x) => x.status === 'N-A').map((x) => x.id), ['spans.deflate', 'spans.deflate-bad']);
+    assert.equal(r.results.find((x) => x.id === 'spans.deflate-unannounced')!.status, 'PASS');
   });
 });

@@ -57,3 +57,43 @@ test('fillBatch packs any boxes of a surface into frames the device accepts, wha
     assert.equal(sent, want);
   }), { seed, numRuns: 300 });
 });
+
+test('hand-encoded writeSpans frames are standard MessagePack: the table, the data, and the codec when compressed', async () => {
+  const { SpanFrameWriter } = await import('../../src/index.js');
+  const { decodeSpanData, SpanTable } = await import('../../protocol/index.js');
+  for (const codec of ['none', 'deflate'] as const) {
+    const w = new SpanFrameWriter(new Uint8Array(1 << 16));
+    w.beginWriteSpans(2 ** 32 + 3, 70_000, 4, 9);
+    w.addSpan(100, 3, (b, at) => b.set([1, 2, 3], at));
+    w.addSpan(103, 2, (b, at) => b.set([4, 5], at)); // adjacent: merged into one entry
+    w.addSpan(8000, 4000, (b, at) => b.fill(7, at, at + 4000));
+    const { frame, codecUsed } = w.finish(codec);
+    assert.equal(codecUsed, codec);
+    const msg = decodeDriverFrame(frame);
+    assert.ok(!(msg instanceof ProtocolError) && msg.op === 'writeSpans', String(msg));
+    assert.deepEqual([msg.seq, msg.bo, msg.seen, msg.fence, msg.codec ?? 'none'], [2 ** 32 + 3, 70_000, 4, 9, codec]);
+    const table = new SpanTable(msg.spans);
+    assert.deepEqual(Array.from({ length: table.count }, (_, i) => [table.offset(i), table.length(i)]), [[100, 5], [8000, 4000]]);
+    const data = decodeSpanData(codec, msg.data, 4005);
+    assert.ok(data instanceof Uint8Array);
+    assert.deepEqual([...data.subarray(0, 6)], [1, 2, 3, 4, 5, 7]);
+    const independent = decode(frame, { useBigInt64: false }) as Record<string, unknown>;
+    assert.equal(independent['op'], 'writeSpans');
+    if (codec === 'deflate') assert.ok(frame.length < 200, `compressed frame of ${frame.length} bytes`);
+  }
+});
+
+test('a span frame keeps room for its table: room() shrinks with every entry, and a span past it is refused', async () => {
+  const { SpanFrameWriter } = await import('../../src/index.js');
+  const w = new SpanFrameWriter(new Uint8Array(4096));
+  w.beginWriteSpans(1, 1, undefined, undefined);
+  const r0 = w.room();
+  w.addSpan(0, 10, () => {});
+  w.addSpan(100, 10, () => {});
+  assert.equal(w.room(), r0 - 20 - 2 * 8, "two entries more in the table");
+  assert.throws(() => w.addSpan(5000, w.room() + 1, () => {}), RangeError);
+  w.addSpan(5000, w.room(), () => {});
+  const { frame } = w.finish('none');
+  assert.ok(frame.length <= 4096);
+  assert.ok(!(decodeDriverFrame(frame) instanceof ProtocolError));
+});

@@ -325,14 +325,14 @@ test('a batch carries its fence when the device announces fencedWrite, and is fo
     const { drv, dev, machine, mm } = env;
     const { bo, v } = env.buffer(4);
     const lastOps = () => dev.log.map((e) => decodeDriverFrame(e.frame))
-      .map((m) => (m instanceof ProtocolError ? 'bad' : m.op === 'write' ? `write${'fence' in m ? '+fence' : ''}` : m.op)).slice(-2);
+      .map((m) => (m instanceof ProtocolError ? 'bad' : m.op === 'write' || m.op === 'writeSpans' ? `dma${'fence' in m ? '+fence' : ''}` : m.op)).slice(-2);
     machine.cpus[0]!.write8(mm, v.start + PS, 2);
     await drv.flush();
-    assert.equal(lastOps()[1], 'write+fence');
+    assert.equal(lastOps()[1], 'dma+fence');
     drv.conn.welcome!.features = drv.conn.welcome!.features.filter((f) => f !== 'fencedWrite');
     machine.cpus[0]!.write8(mm, v.start + PS, 3);
     await drv.flush();
-    assert.deepEqual(lastOps(), ['write', 'fence']);
+    assert.deepEqual(lastOps(), ['dma', 'fence']);
     assert.deepEqual((await drv.verifyCoherent(bo)).differing, []);
   } finally {
     await env.close();

@@ -20,7 +20,7 @@ describe('docs/protocol.md examples', () => {
   it('has an example of every op', () => {
     const ops = new Set(examples.map((e) => e.value.op));
     for (const op of ['hello', 'welcome', 'defineBo', 'write', 'fence', 'signaled', 'readback', 'readbackData', 'error',
-      'defineSurface', 'writeSurface', 'digest', 'digestData', 'gpuWrite', 'deviceWrite', 'stats', 'ping', 'pong']) {
+      'defineSurface', 'writeSurface', 'writeSpans', 'digest', 'digestData', 'gpuWrite', 'deviceWrite', 'stats', 'ping', 'pong']) {
       assert.ok(ops.has(op as Message['op']), op);
     }
   });

@@ -68,9 +68,11 @@ test('--json prints one summary object; no violation exits 0', async (t) => {
 test('a violation prints seed, step, invariant, what differed and the replay line, and exits 1', async (t) => {
   t.diagnostic('seed 2, no faults, a device that drops every DMA write');
   const orig = Namespace.prototype.write;
+  const origSpans = Namespace.prototype.writeSpans;
   Namespace.prototype.write = function (id, ranges, seq) {
     return seq === undefined ? orig.call(this, id, ranges, seq) : 0;
   };
+  Namespace.prototype.writeSpans = () => 0; // the other DMA op (span frames)
   try {
     const { code, lines } = await run('--seed', '2', '--runs', '1', '--no-faults');
     assert.equal(code, 1);
@@ -80,6 +82,7 @@ test('a violation prints seed, step, invariant, what differed and the replay lin
     assert.ok(lines.some((l) => /^violations +1$/.test(l)));
   } finally {
     Namespace.prototype.write = orig;
+    Namespace.prototype.writeSpans = origSpans;
   }
 });
 

@@ -43,7 +43,12 @@ test('control: the planted tests\' seeds pass without a plant', async (t) => {
 test('a device that acknowledges a DMA write without applying it is caught', async (t) => {
   t.diagnostic(`seeds ${SEEDS.seed}..${SEEDS.seed + SEEDS.runs - 1}, no faults, every 5th DMA write dropped`);
   let writes = 0;
-  await planted(Namespace.prototype, 'write', (orig) => function (this: Namespace, id, ranges, seq) {
+  // Both DMA ops: write, and writeSpans (span frames, the default encoding's).
+  const spans = (orig: Namespace['writeSpans']): Namespace['writeSpans'] => function (this: Namespace, ...args) {
+    if (++writes % 5 === 0) return 0;
+    return orig.apply(this, args);
+  };
+  await planted(Namespace.prototype, 'writeSpans', spans, () => planted(Namespace.prototype, 'write', (orig) => function (this: Namespace, id, ranges, seq) {
     // Writes from the wire carry a seq; gpuWrite (the device's own) does not.
     if (seq !== undefined && ++writes % 5 === 0) return ranges.reduce((n, [, d]) => n + d.length, 0);
     return orig.call(this, id, ranges, seq);
@@ -53,7 +58,7 @@ test('a device that acknowledges a DMA write without applying it is caught', asy
     assert.ok(['flush-holds-writes', 'converges'].includes(v.invariant), v.invariant);
     assert.equal(v.difference?.where, 'device');
     assert.match(v.replay, new RegExp(`^vgpu-dirty soak --seed ${v.seed} --runs 1 --no-faults`));
-  });
+  }));
 });
 
 test('a driver whose tracker loses a dirty page is caught', async (t) => {

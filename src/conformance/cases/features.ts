@@ -11,6 +11,7 @@ const SAMPLE: Record<string, Record<string, unknown>> = {
   gpuWrite: { bo: 1, ranges: [] },
   digest: { bo: 1, offset: 0, length: 0 },
   stats: {},
+  writeSpans: { bo: 1, spans: new Uint8Array(0), data: new Uint8Array(0) },
 };
 
 export const featureCases: Case[] = [

@@ -13,6 +13,7 @@ import { limitCases } from './limits.js';
 import { readbackCases } from './readback.js';
 import { seenCases } from './seen.js';
 import { sequenceCases } from './sequence.js';
+import { spanCases } from './spans.js';
 
 export const ALL_CASES: readonly Case[] = [
   ...handshakeCases,
@@ -24,6 +25,7 @@ export const ALL_CASES: readonly Case[] = [
   ...atomicityCases,
   ...readbackCases,
   ...seenCases,
+  ...spanCases,
   ...errorCases,
   ...isolationCases,
   ...limitCases,
