@@ -4,6 +4,8 @@ import { AccessBlockedError, Machine, type Mm, type Vma } from '../core/index.js
 import type { Bo } from '../driver/bo.js';
 import { Driver } from '../driver/driver.js';
 import { DeviceLostError } from '../driver/errors.js';
+import { BUILTIN_STRATEGIES } from '../driver/strategies/builtin.js';
+import { strategyMachineOptions } from '../driver/strategies/loader.js';
 import { HangError, until, within } from './bounded.js';
 import { FaultInjector } from './injector.js';
 import { type Difference, INVARIANTS, type Invariant, Oracle, type BoShadow } from './oracle.js';
@@ -136,9 +138,12 @@ export class Run {
   private async setUp(): Promise<void> {
     const w = this.world;
     this.device = await within(startDevice({ port: 0, pageSize: w.machine.pageSize, limits: w.device.limits, fenceLatency: w.device.fenceLatency }), this.hangMs, 'device start');
-    this.machine = new Machine({ cpus: w.machine.cpus, arch: w.machine.arch, pageSize: w.machine.pageSize, tlbEntries: w.machine.tlbEntries, memoryBytes: w.machine.memoryBytes });
+    const strategy = BUILTIN_STRATEGIES[w.strategy];
+    this.machine = new Machine({
+      cpus: w.machine.cpus, arch: w.machine.arch, pageSize: w.machine.pageSize, tlbEntries: w.machine.tlbEntries, memoryBytes: w.machine.memoryBytes, ...strategyMachineOptions(strategy),
+    });
     this.driver = await within(Driver.connect({
-      machine: this.machine, url: this.device.url, dirty: w.dirty, writeback: w.writeback, connection: w.reconnect, fenceTimeoutMs: w.fenceTimeoutMs,
+      machine: this.machine, url: this.device.url, strategy, dirty: w.dirty, writeback: w.writeback, connection: w.reconnect, fenceTimeoutMs: w.fenceTimeoutMs,
       // Room to place any BO first-fit however destroys fragmented the device address space.
       capacityPages: 4 * this.machine.phys.nrFrames,
       log: this.trace && ((line) => this.trace!(`  driver: ${line}`)),
