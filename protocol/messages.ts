@@ -60,7 +60,7 @@ export interface Fenced { fence?: number }
 /** DMA guest → device copy of a BO ("UPDATE"). */
 export interface Write extends Seen, Fenced { op: 'write'; seq: number; bo: number; ranges: DataRange[] }
 /**
- * DMA guest → device copy of byte spans of a BO in one table (feature writeSpans, §6.15):
+ * DMA guest → device copy of byte spans of a BO in one table (feature writeSpans, docs/protocol.md section 6.15):
  * `spans` holds SPAN_ENTRY_BYTES per span (u32 BE offset, u32 BE length); `data` is the
  * spans' bytes back to back, encoded by `codec` (default 'none').
  */

@@ -2,7 +2,7 @@ import type { Codec } from '../../protocol/index.js';
 import { encodeSpanData, SPAN_ENTRY_BYTES } from '../../protocol/index.js';
 
 /** MessagePack primitives written at a cursor into a caller's buffer (keys are short ASCII). */
-class FrameBytes {
+export class FrameBytes {
   protected pos = 0;
 
   constructor(readonly buf: Uint8Array) {}
