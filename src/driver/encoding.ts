@@ -51,10 +51,11 @@ const NEW_WEIGHT = 0.25;
  * estimates: the link's throughput (wire, device and its DMA engine together: the bytes of
  * large frames over the time one was in flight) and DEFLATE's speed (in CPU time) and ratio
  * on this data (a 64 KiB sample at most every 250 ms). A batch is compressed when the wire
- * time that saves is at least MIN_GAIN times the CPU time it costs:
+ * time that saves is more than MIN_GAIN times the CPU time it costs:
  * `speed × (1 − ratio) > MIN_GAIN × throughput`. Until the link is measured,
- * batches go raw. Compressed frames are small and do not measure the link, so while compressing, one large batch every 4 s goes
- * raw (on a 50 MB/s link a raw 1 MiB batch costs 20 ms of it).
+ * batches go raw. Compressed frames are small and do not measure the link,
+ * so while compressing, one large batch every 4 s goes raw (on a 50 MB/s
+ * link a raw 1 MiB batch costs 20 ms of it).
  */
 export class EncodingChooser {
   /** Bytes per ms; 0 until measured. */
