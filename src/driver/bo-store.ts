@@ -43,12 +43,19 @@ export interface RealMemory extends WpMemory {
   readonly bytes: Uint8Array;
 }
 
-/** A BO in real memory: one RealMemory region of at least the BO's pages, owned by the BO. */
+/**
+ * A BO in real memory: one RealMemory region of at least the BO's pages, owned by the BO.
+ * The store owns the region from the moment it is given: a store that refuses it closes it
+ * (its memfd, userfaultfd and mappings), so a refusal leaks nothing.
+ */
 export class RealBoStore implements BoStore {
   readonly kind = 'real';
 
   constructor(readonly wp: RealMemory, pageSize: number) {
-    if (wp.pageSize !== pageSize) throw new InvalidArgumentError(`real memory has ${wp.pageSize}-byte pages, the machine ${pageSize}`);
+    if (wp.pageSize !== pageSize) {
+      wp.close();
+      throw new InvalidArgumentError(`real memory has ${wp.pageSize}-byte pages, the machine ${pageSize}`);
+    }
   }
 
   page(i: number): Uint8Array {

@@ -163,6 +163,27 @@ export class BoSpace {
 
   /** The BO containing pgoff, or null. */
   boAt(pgoff: number): Bo | null {
+    const b = this.boAtOrAfter(pgoff);
+    return b !== null && b.offset <= pgoff ? b : null;
+  }
+
+  /**
+   * fn(bo, from, to) for every BO with pages in pgoff range [first, end):
+   * its BO pages [from, to) there, in pgoff order. Holes between BOs are
+   * skipped, never taken for the end of the range.
+   */
+  forEachBoIn(first: number, end: number, fn: (bo: Bo, from: number, to: number) => void): void {
+    for (let bo = this.boAtOrAfter(first); bo !== null && bo.offset < end; bo = this.boAtOrAfter(bo.offset + bo.pages)) {
+      fn(bo, Math.max(first, bo.offset) - bo.offset, Math.min(end, bo.offset + bo.pages) - bo.offset);
+    }
+  }
+
+  /**
+   * The BO containing pgoff or, in a hole (a destroyed or never-used pgoff
+   * range), the first BO after it; null past the last BO. Walks over a
+   * pgoff range use it so that a hole never hides the BOs beyond it.
+   */
+  boAtOrAfter(pgoff: number): Bo | null {
     let lo = 0;
     let hi = this.bos.length;
     while (lo < hi) {
@@ -171,7 +192,6 @@ export class BoSpace {
       if (b.offset + b.pages <= pgoff) lo = mid + 1;
       else hi = mid;
     }
-    const b = this.bos[lo];
-    return b !== undefined && b.offset <= pgoff ? b : null;
+    return this.bos[lo] ?? null;
   }
 }

@@ -10,7 +10,7 @@ import { type ConnectOptions, DeviceConnection, type ConnectionOptions } from '.
 import type { Definition } from './definition.js';
 import { zapBoPages } from './dirty-tracker.js';
 import type { DirtyStrategy, TrackerEnv } from './strategies/contract.js';
-import { checkStrategy, checkTracker, StrategyError } from './strategies/loader.js';
+import { callStrategy, checkStrategy, checkTracker, StrategyError } from './strategies/loader.js';
 import { adaptiveStrategy } from './strategies/vmwgfx.js';
 import { RefusedDestroys } from './refused-destroys.js';
 import { BufferResource, type Resource } from './resource.js';
@@ -147,7 +147,7 @@ export class Driver {
     }
     const bo = this.space.create(size, opts.store);
     try {
-      if (tracked) bo.tracker = checkTracker(this.strategy.createTracker(bo, this.trackerEnv), this.strategy);
+      if (tracked) bo.tracker = checkTracker(callStrategy(this.strategy, 'createTracker', () => this.strategy.createTracker(bo, this.trackerEnv)), this.strategy);
     } catch (e) {
       this.space.destroy(bo);
       throw e;
@@ -176,14 +176,27 @@ export class Driver {
     return res;
   }
 
-  /** Map the whole BO (or opts.pages from opts.pgoff within it) into a process. */
+  /**
+   * Map the whole BO (or opts.pages from opts.pgoff within it) into a process.
+   * When the tracker refuses the mapping (mapped throws: uffd-wp in a process
+   * whose userfaultfd is sync-mode), the pages are unmapped again before the
+   * error is thrown: a refused mmap leaves the process as it was.
+   */
   mmap(mm: Mm, bo: Bo, opts: Partial<MmapOptions> = {}): Vma {
     const pgoff = opts.pgoff ?? 0;
     const pages = opts.pages ?? bo.pages - pgoff;
     if (pgoff < 0 || pgoff + pages > bo.pages) throw new InvalidArgumentError(`pages [${pgoff}, ${pgoff + pages}) outside BO ${bo.id}`);
     if (bo.store.kind === 'real') throw new InvalidArgumentError(`BO ${bo.id} is in real memory: write it with cpuWrite, not through a simulated mapping`);
     const vma = mm.mmap(this.space.mapping, { ...opts, pgoff: bo.offset + pgoff, pages });
-    bo.tracker?.mapped?.(vma);
+    const tracker = bo.tracker;
+    if (tracker?.mapped === undefined) return vma;
+    try {
+      callStrategy(this.strategy, 'mapped', () => tracker.mapped!(vma));
+    } catch (e) {
+      // Only the pages mapped here: mm.mmap may have merged them into an older VMA.
+      mm.munmap(vma.addressOf(bo.offset + pgoff), pages * mm.pageSize);
+      throw e;
+    }
     return vma;
   }
 

@@ -74,15 +74,7 @@ export function boVmOps(space: () => BoSpace, config: DirtyConfig, coherence: Re
     },
     beforeUnmap(vma, start, end) {
       // The zap drops what only the PTEs know (D bits, soft-dirty, uffd-wp state): the tracker keeps it first.
-      const first = vma.pgoffAt(start);
-      const last = vma.pgoffAt(end - 1);
-      for (let p = first; p <= last; ) {
-        const bo = space().boAt(p);
-        if (bo === null) break;
-        const to = Math.min(last + 1, bo.offset + bo.pages);
-        bo.tracker?.beforeUnmap(p - bo.offset, to - bo.offset);
-        p = to;
-      }
+      space().forEachBoIn(vma.pgoffAt(start), vma.pgoffAt(end - 1) + 1, (bo, from, to) => bo.tracker?.beforeUnmap(from, to));
     },
     // TTM's COW rule (C9 in docs/fidelity.md): a private mapping of a BO may never be writable —
     // its writes would go to anonymous copies the tracker never sees.

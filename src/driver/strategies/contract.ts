@@ -79,8 +79,9 @@ export interface TrackerEnv {
   readonly config: Readonly<DirtyConfig>;
   /**
    * One object per driver and key, made by `make` on first use: for state
-   * the trackers of one driver share (a userfaultfd per process, the
-   * soft-dirty harvest of a process). Keys are per strategy; prefix yours.
+   * the trackers of one driver share. Keys are per strategy; prefix yours.
+   * State that every driver of a machine must share (soft-dirty's harvest:
+   * clear_refs clears the bits of all of them) is keyed by bo.space.machine instead.
    */
   shared<T>(key: string, make: () => T): T;
 }

@@ -15,7 +15,10 @@ export type StrategyErrorReason =
   | 'load-failed'
   /** The module has no default export and no `strategy` export, or it is not a strategy object. */
   | 'bad-export'
-  /** A tracker the strategy made lacks methods of the DirtyTracker contract. */
+  /**
+   * A tracker the strategy made lacks methods of the DirtyTracker contract, or the strategy's
+   * code threw an untyped exception (a TypeError, a plain Error) making or setting one up.
+   */
   | 'bad-tracker'
   /** The strategy cannot run here (its backing, machine features or memory are not what this driver has). */
   | 'unsupported';
@@ -64,7 +67,36 @@ export async function resolveStrategy(spec: string | DirtyStrategy, opts: { cwd?
     const names = Object.keys(mod);
     throw new StrategyError('bad-export', spec, `strategy module '${spec}' has no default export and no 'strategy' export (it exports ${names.length > 0 ? names.join(', ') : 'nothing'})`);
   }
-  return checkStrategy(exported, spec);
+  const strategy = checkStrategy(exported, spec);
+  moduleOf.set(strategy, spec);
+  return strategy;
+}
+
+/** The module spec each loaded strategy came from, for errors that name it. */
+const moduleOf = new WeakMap<DirtyStrategy, string>();
+
+/** 'name', or 'name' (module ./x.mjs) for a strategy loaded from a module. */
+function describeStrategy(strategy: DirtyStrategy): string {
+  const mod = moduleOf.get(strategy);
+  return mod !== undefined ? `'${strategy.name}' (module ${mod})` : `'${strategy.name}'`;
+}
+
+/**
+ * Run a call into strategy code (createTracker, mapped). A typed error
+ * (VgpuError) passes as it is; anything else — a bug in a user's module —
+ * becomes StrategyError 'bad-tracker' naming the strategy, its module and
+ * the original message, so callers and the CLI see one typed line, not a stack.
+ */
+export function callStrategy<T>(strategy: DirtyStrategy, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof VgpuError) throw e;
+    const why = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
+    const err = new StrategyError('bad-tracker', moduleOf.get(strategy) ?? strategy.name, `strategy ${describeStrategy(strategy)} threw in ${what}: ${why}`);
+    err.cause = e;
+    throw err;
+  }
 }
 
 /** What a DirtyStrategy object must have; returns it typed, or throws StrategyError 'bad-export'. */

@@ -1,5 +1,5 @@
 import {
-  type Bitmap, type Mm, PAGE_IS_SOFT_DIRTY, type Vma, clearRefsSoftDirty, pagemapScan,
+  type Bitmap, type Machine, type Mapping, type Mm, PAGE_IS_SOFT_DIRTY, type Vma, clearRefsSoftDirty, pagemapScan,
 } from '../../core/index.js';
 import type { Bo, BoSpace } from '../bo.js';
 import type { DirtyStrategy, DirtyTracker, ScanReport } from './contract.js';
@@ -12,8 +12,8 @@ import { DirtyRecord } from './record.js';
  * and write-protects every PTE of the whole process, and only a write
  * fault sets the bit again. So a scan of one BO must, in every process
  * that maps it, first read the soft-dirty pages of *every* soft-dirty BO
- * mapped there (their bits are about to be cleared too), and only then
- * clear. The read is PAGEMAP_SCAN's PAGE_IS_SOFT_DIRTY category (the
+ * mapped there, of this driver or any other on the machine (their bits are
+ * about to be cleared too), and only then clear. The read is PAGEMAP_SCAN's PAGE_IS_SOFT_DIRTY category (the
  * pagemap bit 55, by region).
  *
  * The read and the clear are two steps: a write fault that completes
@@ -31,7 +31,7 @@ class SoftDirtyTracker extends DirtyRecord implements DirtyTracker {
 
   constructor(readonly bo: Bo, private readonly harvest: SoftDirtyHarvest) {
     super(bo.pages);
-    harvest.trackers.set(bo, this);
+    harvest.add(this);
   }
 
   mapWritable(): boolean {
@@ -60,7 +60,7 @@ class SoftDirtyTracker extends DirtyRecord implements DirtyTracker {
   }
 
   dispose(): void {
-    this.harvest.trackers.delete(this.bo);
+    this.harvest.delete(this.bo);
   }
 
   private count(): number {
@@ -68,20 +68,42 @@ class SoftDirtyTracker extends DirtyRecord implements DirtyTracker {
   }
 }
 
-/** The soft-dirty trackers of one driver, harvested together per process. */
+/**
+ * The soft-dirty trackers of every driver on one machine, harvested together
+ * per process. clear_refs clears the bits of the whole process, whichever
+ * driver's BOs they belong to, so the read before it must cover every
+ * soft-dirty BO mapped there — a registry per driver would let one driver's
+ * scan clear bits another driver's trackers have not read.
+ */
 class SoftDirtyHarvest {
-  readonly trackers = new Map<Bo, SoftDirtyTracker>();
+  private readonly trackers = new Map<Bo, SoftDirtyTracker>();
+  /** The BO space of each device address space a tracked BO lives in. */
+  private readonly spaces = new Map<Mapping, BoSpace>();
 
-  constructor(private readonly space: BoSpace) {}
+  /** The machine's harvest: one per Machine, shared by all its drivers. */
+  static of(machine: Machine): SoftDirtyHarvest {
+    let h = harvests.get(machine);
+    if (h === undefined) harvests.set(machine, (h = new SoftDirtyHarvest()));
+    return h;
+  }
+
+  add(tracker: SoftDirtyTracker): void {
+    this.trackers.set(tracker.bo, tracker);
+    this.spaces.set(tracker.bo.mapping, tracker.bo.space);
+  }
+
+  delete(bo: Bo): void {
+    this.trackers.delete(bo);
+  }
 
   /**
-   * Record the soft-dirty pages of every tracked BO mapped in mm, then
-   * clear_refs mm, holding the reservations of those BOs throughout.
+   * Record the soft-dirty pages of every tracked BO mapped in mm (of any
+   * driver), then clear_refs mm, holding the reservations of those BOs throughout.
    */
   readAndClear(mm: Mm): void {
-    const vmas = mm.vmas.filter((v) => v.mapping === this.space.mapping);
-    const bos = [...this.trackers.keys()].filter((bo) => vmas.some((v) => bo.offset < v.pgoffEnd && bo.offset + bo.pages > v.pgoff));
-    holdAll(bos.sort((a, b) => a.id - b.id), 'scan', () => {
+    const vmas = mm.vmas.filter((v) => this.spaces.has(v.mapping));
+    const bos = [...this.trackers.keys()].filter((bo) => vmas.some((v) => v.mapping === bo.mapping && bo.offset < v.pgoffEnd && bo.offset + bo.pages > v.pgoff));
+    holdAll(bos, 'scan', () => {
       for (const v of vmas) this.read(v, v.start, v.end, (bo) => this.trackers.get(bo));
       clearRefsSoftDirty(mm);
     });
@@ -89,25 +111,19 @@ class SoftDirtyHarvest {
 
   /** Record the soft-dirty pages of [start, end) of vma, BO by BO, into recordOf(bo). Reads, clears nothing. */
   read(vma: Vma, start: number, end: number, recordOf: (bo: Bo) => DirtyRecord | undefined): void {
+    const space = this.spaces.get(vma.mapping);
+    if (space === undefined) return;
     const pages = (end - start) / vma.mm.pageSize;
     const r = pagemapScan(vma.mm, { start, end, vecLen: pages + 1, categoryMask: PAGE_IS_SOFT_DIRTY, returnMask: PAGE_IS_SOFT_DIRTY });
     for (const g of r.regions) {
-      const last = vma.pgoffAt(g.end - 1) + 1;
-      for (let p = vma.pgoffAt(g.start); p < last; ) {
-        const bo = this.space.boAt(p);
-        if (bo === null) {
-          p++; // between BOs: no tracker's page
-          continue;
-        }
-        const to = Math.min(last, bo.offset + bo.pages);
-        recordOf(bo)?.markDirty(p - bo.offset, to - bo.offset);
-        p = to;
-      }
+      space.forEachBoIn(vma.pgoffAt(g.start), vma.pgoffAt(g.end - 1) + 1, (bo, from, to) => recordOf(bo)?.markDirty(from, to));
     }
   }
 }
 
-/** Run fn holding the reservations of `bos` (taken in id order). */
+const harvests = new WeakMap<Machine, SoftDirtyHarvest>();
+
+/** Run fn holding the reservations of `bos`; those taken are released however fn ends. */
 function holdAll<T>(bos: readonly Bo[], who: string, fn: () => T): T {
   let taken = 0;
   try {
@@ -126,5 +142,5 @@ export const softDirtyStrategy: DirtyStrategy = {
   description: 'per process: read the soft-dirty bits of every process mapping the BO, then clear_refs it (shmem BOs)',
   backing: 'shmem',
   machine: { softDirty: true },
-  createTracker: (bo, env) => new SoftDirtyTracker(bo, env.shared('soft-dirty', () => new SoftDirtyHarvest(bo.space))),
+  createTracker: (bo) => new SoftDirtyTracker(bo, SoftDirtyHarvest.of(bo.space.machine)),
 };

@@ -25,7 +25,9 @@ const PEEK = { categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN } as c
  *
  * A mapping the tracker has not registered yet (made by mm.mmap directly,
  * not Driver.mmap) is registered at the next scan: its written pages and
- * its empty slots read as written then (a false positive, once). Unmapping
+ * its empty slots read as written then (a false positive, once). In a
+ * process with a sync-mode userfaultfd nothing can be registered: mapped()
+ * refuses, and a mapping made there anyway reads as written whole at every scan. Unmapping
  * drops the VMA's written state with it, so a munmap harvests first; a zap
  * by the driver keeps the markers of protected pages, which stay protected.
  *
@@ -59,7 +61,7 @@ class UffdWpTracker extends DirtyRecord implements DirtyTracker {
     const s = vma.addressOf(first);
     const e = vma.addressOf(last);
     this.bo.reservation.hold('register', () => {
-      const uffd = this.uffds.of(vma.mm);
+      const uffd = this.uffds.require(vma.mm);
       const untouched = !anyPresent(vma.mm, s, e);
       uffd.register(s, e - s);
       if (untouched) uffd.writeProtect(s, e - s, true);
@@ -70,10 +72,15 @@ class UffdWpTracker extends DirtyRecord implements DirtyTracker {
     return this.bo.reservation.hold('scan', () => {
       // Adopt mappings the tracker was not told of: registered but not protected, so the
       // scan below reports (and protects) every page that may have been written through them.
-      forEachBoMapping(this.bo, 0, this.pages, (vma, s, e) => {
-        if (!(vma.flags & VM_UFFD_WP) && vma.flags & VM_MAYWRITE) this.uffds.of(vma.mm).register(s, e - s);
-      });
+      // One that cannot be registered (its process has a sync-mode userfaultfd) is reported
+      // whole at every scan: over-reported, never lost, and no reason to fail the flush.
       let found = 0;
+      forEachBoMapping(this.bo, 0, this.pages, (vma, s, e) => {
+        if (vma.flags & VM_UFFD_WP || !(vma.flags & VM_MAYWRITE)) return;
+        const uffd = this.uffds.of(vma.mm);
+        if (uffd !== null) uffd.register(s, e - s);
+        else found += this.markMapped(vma, s, e);
+      });
       forEachBoMapping(this.bo, 0, this.pages, (vma, s, e) => {
         if (vma.flags & VM_UFFD_WP) found += recordRegions(this, this.bo, vma, scanAll(vma.mm, s, e, COLLECT));
       });
@@ -86,9 +93,15 @@ class UffdWpTracker extends DirtyRecord implements DirtyTracker {
     this.bo.reservation.hold('pre-unmap', () => {
       forEachBoMapping(this.bo, from, to, (vma, s, e) => {
         if (vma.flags & VM_UFFD_WP) recordRegions(this, this.bo, vma, scanAll(vma.mm, s, e, COLLECT));
-        else if (vma.flags & VM_MAYWRITE) this.markDirty(vma.pgoffAt(s) - this.bo.offset, vma.pgoffAt(e - 1) + 1 - this.bo.offset);
+        else if (vma.flags & VM_MAYWRITE) this.markMapped(vma, s, e);
       });
     });
+  }
+
+  /** Record every BO page [start, end) of an unregistered vma maps (any may have been written); returns the pages. */
+  private markMapped(vma: Vma, start: number, end: number): number {
+    this.markDirty(vma.pgoffAt(start) - this.bo.offset, vma.pgoffAt(end - 1) + 1 - this.bo.offset);
+    return (end - start) / vma.mm.pageSize;
   }
 
   override peekDirty(out: Bitmap): void {
@@ -123,11 +136,18 @@ function scanAll(mm: Mm, start: number, end: number, args: Omit<PmScanArgs, 'sta
 
 /** One async userfaultfd per process, shared by the driver's BOs (the simulator allows one per mm). */
 class UffdContexts {
-  of(mm: Mm): Userfaultfd {
+  /** mm's async userfaultfd (made on first use), or null when mm already has a sync-mode one. */
+  of(mm: Mm): Userfaultfd | null {
     const have = userfaultfdOf(mm);
     if (have === null) return new Userfaultfd(mm, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED);
-    if (!have.async) throw new InvalidArgumentError(`mm${mm.id} has a sync-mode userfaultfd: the uffd-wp strategy needs async write-protect (UFFD_FEATURE_WP_ASYNC)`);
-    return have;
+    return have.async ? have : null;
+  }
+
+  /** mm's async userfaultfd; InvalidArgumentError when mm has a sync-mode one (Driver.mmap refuses the mapping). */
+  require(mm: Mm): Userfaultfd {
+    const uffd = this.of(mm);
+    if (uffd === null) throw new InvalidArgumentError(`mm${mm.id} has a sync-mode userfaultfd: the uffd-wp strategy needs async write-protect (UFFD_FEATURE_WP_ASYNC)`);
+    return uffd;
   }
 }
 
