@@ -28,6 +28,7 @@ export interface Libc {
   open(path: string, flags: number): number;
   close(fd: number): number;
   pread(fd: number, buf: number, n: number, offset: number): number;
+  sysconf(name: number): number;
   errno(): number;
   /** A JS view of `len` bytes at address `addr` (no copy). */
   view(addr: number, len: number): ArrayBuffer;
@@ -47,6 +48,8 @@ export const O_RDONLY = 0;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
 export const MFD_CLOEXEC = 1;
+/** unistd.h: sysconf's name for the page size (the same on every Linux architecture glibc and musl support). */
+export const SC_PAGESIZE = 30;
 /** mmap's failure value, (void *)-1, as koffi returns a uintptr_t. */
 export const MAP_FAILED = 2 ** 64 - 1;
 
@@ -117,6 +120,7 @@ export async function bindLibc(): Promise<Libc | string> {
     open: fn('int open(const char *path, int flags)'),
     close: fn('int close(int fd)'),
     pread: fn('long pread(int fd, uintptr_t buf, size_t n, int64_t offset)'),
+    sysconf: fn('long sysconf(int name)'),
     errno: () => koffi.errno(),
     view: (addr, len) => koffi.view(BigInt(addr), len),
   };

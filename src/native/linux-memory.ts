@@ -5,7 +5,7 @@ import {
 } from '../core/index.js';
 import {
   bindLibc, errnoName, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, type Libc, MADV_DONTNEED, MAP_ANONYMOUS, MAP_FAILED,
-  MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MFD_CLOEXEC, O_CLOEXEC, O_NONBLOCK, O_RDONLY, PAGE_REGION_SIZE, PAGEMAP_SCAN,
+  MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MFD_CLOEXEC, SC_PAGESIZE, O_CLOEXEC, O_NONBLOCK, O_RDONLY, PAGE_REGION_SIZE, PAGEMAP_SCAN,
   PM_SCAN_ARG_SIZE, PROT_READ, PROT_WRITE, UFFD_USER_MODE_ONLY, UFFDIO_API, UFFDIO_REGISTER, UFFDIO_REGISTER_MODE_WP,
   UFFDIO_UNREGISTER, UFFDIO_WRITEPROTECT, UFFDIO_WRITEPROTECT_MODE_WP, userfaultfdSyscall,
 } from './libc.js';
@@ -68,12 +68,24 @@ export interface LinuxWpMemoryOptions {
 
 let libcPromise: Promise<Libc | string> | null = null;
 
+/**
+ * The backend lays out regions, PTE tables and pagemap entries in 4 KiB
+ * pages (as the simulator's page size for real BOs is 4096): a kernel with
+ * 16 or 64 KiB pages (some arm64 and ppc64 builds) is refused, not
+ * mis-tracked.
+ */
+export function requireSmallPages(libc: Libc | string): Libc | string {
+  if (typeof libc === 'string') return libc;
+  const pageSize = libc.sysconf(SC_PAGESIZE);
+  return pageSize === PAGE_SIZE ? libc : `the kernel's page size is ${pageSize} bytes; this backend handles ${PAGE_SIZE}-byte pages only`;
+}
+
 /** The bound C library, or why it cannot be bound (cached). */
 export function linuxLibc(): Promise<Libc | string> {
   if (libcPromise === null) {
     if (process.platform !== 'linux') libcPromise = Promise.resolve(`not Linux (${process.platform})`);
     else if (userfaultfdSyscall() === null) libcPromise = Promise.resolve(`no userfaultfd syscall number for architecture ${process.arch}`);
-    else libcPromise = bindLibc();
+    else libcPromise = bindLibc().then(requireSmallPages);
   }
   return libcPromise;
 }

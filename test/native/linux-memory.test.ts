@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, SegvError } from '../../src/index.js';
 import { LinuxWpMemory, LinuxError, concurrentCheck, probeLinuxWp } from '../../src/native/index.js';
+import { requireSmallPages } from '../../src/native/linux-memory.js';
+import { type Libc, SC_PAGESIZE } from '../../src/native/libc.js';
 
 const W = PAGE_IS_WRITTEN;
 const probe = await probeLinuxWp();
@@ -89,4 +91,12 @@ realTest('concurrent writer threads vs scan-and-protect: the device copy equals 
 realTest('the same check catches the read-then-protect order (stores between copy and protect are lost)', async () => {
   const r = await concurrentCheck({ pages: 1024, writerPages: LAST, writers: 2, durationMs: 300, seed: 1, copyBeforeProtect: true, afterCopy: storeAfterCopy() });
   assert.ok(r.mismatchedPages.includes(LAST), `the wrong order lost no store (${r.mismatchedPages.length} pages differ)`);
+});
+
+test('a kernel with pages other than 4 KiB is refused with its page size, not mis-tracked', () => {
+  const libcWithPages = (size: number) => ({ sysconf: (name: number) => (name === SC_PAGESIZE ? size : -1) }) as unknown as Libc;
+  assert.equal(requireSmallPages('koffi missing'), 'koffi missing');
+  const small = libcWithPages(4096);
+  assert.equal(requireSmallPages(small), small);
+  assert.equal(requireSmallPages(libcWithPages(65536)), "the kernel's page size is 65536 bytes; this backend handles 4096-byte pages only");
 });
