@@ -40,7 +40,7 @@ Progress goes to stderr (not with --json): a bar with rate and ETA on a terminal
   ],
   epilogue: `Prints a summary table, or with --json one JSON object with the keys frames, pagesDirtied, pagesSent, bytesOnWire, fences, fenceLatencyMs {p50, p99}, methodSwitches, faults, tlbFlushes, ipis, coherent, flushErrors, deviceWrites, readbacks (and a few more). Failed flushes (device faults) are counted apart from coherence.
 
-Exit codes: 0 coherent, 1 coherence failed or the device cannot be reached or refuses the connection (one line on stderr), 2 bad arguments.`,
+Exit codes: 0 coherent, 1 coherence failed, the device cannot be reached or refuses the connection, or the strategy failed while running (one line on stderr), 2 bad arguments (also a --strategy that cannot be loaded).`,
   run: runCommand,
 };
 
