@@ -53,7 +53,7 @@ test('every record and payload kind round-trips through the writer and the reade
 test('payloads: runs repeat units, random is the documented xorshift32 stream, a blob is its latest definition', () => {
   // Seed 1: first state 270369 = 0x42021 (docs/trace.md).
   assert.deepEqual([...randomBytes(1, 6)], [0x21, 0x20, 0x04, 0x00, 0x01, 0x06]); // second state 0x04080601
-  const blobs = new Map<number, Uint8Array>();
+  const blobs = new Map();
   assert.deepEqual([...materialize({ kind: 'runs', unitSize: 2, counts: [2, 1], units: Uint8Array.of(1, 2, 7, 8) }, blobs)], [1, 2, 1, 2, 7, 8]);
   // A redefined blob id changes the records after it only.
   const events: TraceEvent[] = [
