@@ -355,8 +355,10 @@ class Replay {
 
   /** Sleep a think record's time, at most LIMITS.maxThinkMicros; the replay's signal ends it. */
   private async think(micros: number): Promise<void> {
+    const us = Math.min(micros, LIMITS.maxThinkMicros);
+    if (us >= 1_000_000) this.opts.log?.(`think time: sleeping ${us / 1e6} s${us < micros ? ` (the trace asks ${micros / 1e6} s; one sleep is at most ${LIMITS.maxThinkMicros / 1e6} s)` : ''}`);
     try {
-      await sleep(Math.min(micros, LIMITS.maxThinkMicros) / 1000, undefined, { signal: this.opts.signal });
+      await sleep(us / 1000, undefined, { signal: this.opts.signal });
     } catch (e) {
       if ((e as Error).name !== 'AbortError') throw e;
     }
