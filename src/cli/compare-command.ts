@@ -1,5 +1,5 @@
 import { type CommandSpec, UsageError, type Values, type CommandIo } from './options.js';
-import { requireWritableDir } from './run-command.js';
+import { requireWritableDir, stopOnSignals } from './run-command.js';
 import { compareStrategies, comparisonTable, resolveTrace, shippedTraces, strategyPlan, writeComparison } from '../trace/index.js';
 import { StrategyError } from '../driver/strategies/loader.js';
 import { STRATEGIES } from '../workload/main-job.js';
@@ -9,6 +9,8 @@ export const COMPARE: CommandSpec = {
   summary: 'replay one workload trace with several dirty-tracking strategies, print one table of what each cost',
   usage: ['compare --trace FILE|NAME [--strategy S]... [--json] [--report FILE.html]'],
   description: `Replays one trace (docs/trace.md) with each --strategy in turn, each against a fresh in-process device, and prints one table: bytes on the wire, pages sent / dirtied, faults, method switches, scan time and CPU time per frame, fence latency p50 / p99, coherent. Counts are the same on every replay of a trace; times vary.
+
+Ctrl-C (or SIGTERM) ends the current replay after its current record and skips the strategies not yet replayed; the table shows those done. A second one quits at once.
 
 A trace is a file ('vgpu-dirty run --record FILE' writes one) or the name of a trace shipped with the package: ${shippedTraces().join(', ') || '(none found)'}.`,
   options: [
@@ -31,7 +33,8 @@ async function compareCommand(a: Values, io: CommandIo): Promise<number> {
   if (report !== undefined) requireWritableDir(report, '--report');
   const source = resolveTrace(a.trace as string);
   const log = (line: string) => io.err.write(`${line}\n`);
-  const comparison = await compareStrategies(source, strategies.map((p) => p.strategy), { perFrame: report !== undefined, log });
+  const stop = stopOnSignals(() => log('stopping after this record; the strategies not yet replayed are skipped (again to quit at once)'));
+  const comparison = await compareStrategies(source, strategies.map((p) => p.strategy), { perFrame: report !== undefined, log, signal: stop.signal }).finally(() => stop.dispose());
   if (a.json === true) io.out(JSON.stringify({ ...comparison, results: comparison.results.map(({ perFrame: _, ...r }) => r) }));
   else for (const line of comparisonTable(comparison)) io.out(line);
   if (report !== undefined) {

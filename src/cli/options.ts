@@ -137,8 +137,16 @@ export function parseCommandLine(spec: CommandSpec, argv: readonly string[]): Pa
       values[o.name] = o.multiple === true ? [...((values[o.name] as string[] | undefined) ?? []), v as string] : v;
     }
   }
+  Object.defineProperty(values, GIVEN, { value: new Set(Object.keys(values)), enumerable: false });
   for (const o of options) if (values[o.name] === undefined && o.default !== undefined) values[o.name] = o.default;
   return { help: false, values, positionals };
+}
+
+const GIVEN = Symbol('options given');
+
+/** The options the command line gave (defaults aside); every option present when `values` was not parsed from one. */
+export function givenOptions(values: Values): ReadonlySet<string> {
+  return (values as { [GIVEN]?: Set<string> })[GIVEN] ?? new Set(Object.keys(values).filter((k) => values[k] !== undefined));
 }
 
 /** What the option accepts, as its error message and help say it. */

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type CommandIo, type CommandSpec, UsageError, type Values, WS_URL } from './options.js';
+import { type CommandIo, type CommandSpec, givenOptions, UsageError, type Values, WS_URL } from './options.js';
 import { ProgressLine } from './progress.js';
 import { asMainJobReport, replayTrace, resolveTrace, strategyPlan, TraceFileWriter, TraceRecorder } from '../trace/index.js';
 import { FrameSampler, startDashboard, writeReport } from '../ui/index.js';
@@ -36,7 +37,7 @@ Progress goes to stderr (not with --json): a bar with rate and ETA on a terminal
     { name: 'ui-port', type: 'int', value: 'P', min: 0, max: 65535, defaultText: 'any free port', description: 'with --ui: the dashboard\'s port' },
     { name: 'report', type: 'string', value: 'FILE.html', accepts: 'a file name', description: 'write a self-contained HTML report at the end (charts, final page maps, settings, summary; opens offline)' },
     { name: 'record', type: 'string', value: 'FILE', accepts: 'a file name', description: 'write a trace of the run (docs/trace.md; gzip-compressed when FILE ends in .gz): the buffers and mappings, every CPU and device-side write, every flush and verification, the time between frames' },
-    { name: 'trace', type: 'string', value: 'FILE|NAME', accepts: 'a trace file or the name of a shipped trace', description: "replay a trace instead of the built-in scene, against the embedded device, with --strategy, sleeping its think times; each flush is waited for, so the counts are the same on every replay. NAME is a shipped trace ('vgpu-dirty help compare'). Only --strategy, --window and --json apply" },
+    { name: 'trace', type: 'string', value: 'FILE|NAME', accepts: 'a trace file or the name of a shipped trace', description: "replay a trace instead of the built-in scene, against the embedded device, with --strategy, sleeping its think times (each at most 10 s); each flush is waited for, so the counts are the same on every replay. NAME is a shipped trace ('vgpu-dirty help compare'). Only --strategy, --window and --json apply; Ctrl-C ends the replay after the current record, with the final verification and the summary" },
   ],
   epilogue: `Prints a summary table, or with --json one JSON object with the keys frames, pagesDirtied, pagesSent, bytesOnWire, fences, fenceLatencyMs {p50, p99}, methodSwitches, faults, tlbFlushes, ipis, coherent, flushErrors, deviceWrites, readbacks (and a few more). Failed flushes (device faults) are counted apart from coherence.
 
@@ -64,15 +65,10 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
   const recording = a.record !== undefined ? new TraceFileWriter(a.record as string) : null;
   const progress = a.json ? null : new ProgressLine(io.err, { label: 'run', unit: 'frames', total: frames > 0 ? frames : undefined });
   const log = (line: string) => (progress !== null ? progress.log(line) : io.err.write(`${line}\n`));
-  const stop = new AbortController();
   let running = true;
-  const onSignal = () => {
-    if (stop.signal.aborted) process.exit(130);
-    stop.abort();
+  const stop = stopOnSignals(() => {
     if (running) log('stopping after this frame (again to quit at once)');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  });
   const dashboard = a.ui ? await startDashboard({ port: a['ui-port'] as number | undefined, log }) : null;
   try {
     if (dashboard !== null) log(`dashboard: ${dashboard.url}`);
@@ -114,33 +110,60 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
     return report.coherent ? 0 : 1;
   } finally {
     progress?.end();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     await dashboard?.close();
     await recording?.close();
+    // A run that failed before it started recorded nothing: leave no unreadable file behind.
+    if (recording !== null && recording.count === 0) await rm(recording.path, { force: true });
   }
 }
 
-/** Options that keep their meaning with --trace (defaults aside); any other is refused. */
+/** Options that keep their meaning with --trace; any other given is refused. */
 const TRACE_OPTIONS = new Set(['trace', 'strategy', 'window', 'json']);
 
 /** run --trace: replay a trace with the embedded device (src/trace/replay.ts). */
 async function traceRun(a: Values, io: CommandIo): Promise<number> {
-  const given = RUN.options.filter((o) => !TRACE_OPTIONS.has(o.name) && a[o.name] !== undefined && a[o.name] !== o.default);
-  if (given.length > 0) throw new UsageError(`--${given[0]!.name} does not apply to --trace (only --strategy, --window and --json do)`);
+  const given = [...givenOptions(a)].filter((name) => !TRACE_OPTIONS.has(name));
+  if (given.length > 0) throw new UsageError(`--${given[0]!} does not apply to --trace (only --strategy, --window and --json do)`);
   const strategy = await strategyPlan((a.strategy as string | undefined) ?? 'adaptive').catch((e: unknown) => {
     throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
   });
+  const log = (line: string) => io.err.write(`${line}\n`);
+  const stop = stopOnSignals(() => log('stopping after this record (again to quit at once)'));
   const report = await replayTrace(resolveTrace(a.trace as string), {
     strategy: strategy.strategy,
     writeback: a.window !== undefined ? { windowBatches: a.window as number } : undefined,
     realtime: true,
-    log: (line) => io.err.write(`${line}\n`),
-  });
+    signal: stop.signal,
+    log,
+  }).finally(() => stop.dispose());
   const r = asMainJobReport(report);
   if (a.json) io.out(JSON.stringify(r));
   else for (const line of table(r)) io.out(line);
   return r.coherent ? 0 : 1;
+}
+
+/**
+ * Ctrl-C and SIGTERM while a command runs: the first aborts the returned
+ * signal (the run ends cleanly, with its summary) and calls `first`, a second
+ * quits at once (exit 130). dispose() removes the handlers.
+ */
+export function stopOnSignals(first: () => void): { signal: AbortSignal; dispose(): void } {
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
+    first();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: stop.signal,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
 /** Fail before the run, not after it, when the report cannot be written. */

@@ -1,4 +1,4 @@
-import type { Data } from './format.js';
+import type { Data, Payload } from './format.js';
 
 /**
  * The deterministic data generator of `random` payloads: xorshift32 from
@@ -20,35 +20,54 @@ export function randomBytes(seed: number, length: number, into = new Uint8Array(
   return into;
 }
 
+/** The payload a blob reference stands for (its `resolved` one, else the table's), or the payload itself. */
+function inPlace(d: Data, blobs: ReadonlyMap<number, Payload>): Payload {
+  return d.kind === 'blob' ? (d.resolved ?? blobs.get(d.id)!) : d;
+}
+
 /** Bytes a payload stands for (a blob's through `blobs`). */
-export function dataLength(d: Data, blobs: ReadonlyMap<number, Uint8Array>): number {
-  switch (d.kind) {
+export function dataLength(d: Data, blobs: ReadonlyMap<number, Payload>): number {
+  const p = inPlace(d, blobs);
+  switch (p.kind) {
     case 'literal':
-      return d.bytes.length;
+      return p.bytes.length;
     case 'runs':
-      return d.counts.reduce((a, c) => a + c, 0) * d.unitSize;
+      return p.counts.reduce((a, c) => a + c, 0) * p.unitSize;
     case 'random':
-      return d.length;
-    case 'blob':
-      return (d.bytes ?? blobs.get(d.id)!).length;
+      return p.length;
   }
 }
 
-/** The bytes of a payload. A blob's are shared with the blob table: do not modify them. */
-export function materialize(d: Data, blobs: ReadonlyMap<number, Uint8Array>): Uint8Array {
-  switch (d.kind) {
+/**
+ * Bytes a payload occupies as the reader keeps it (what the blob table's
+ * budget counts): a literal's bytes, a run's units and 8 bytes per count, 16
+ * for a random payload's two numbers.
+ */
+export function compactSize(p: Payload): number {
+  switch (p.kind) {
     case 'literal':
-      return d.bytes;
+      return p.bytes.length;
+    case 'runs':
+      return p.units.length + 8 * p.counts.length;
     case 'random':
-      return randomBytes(d.seed, d.length);
-    case 'blob':
-      return d.bytes ?? blobs.get(d.id)!;
+      return 16;
+  }
+}
+
+/** The bytes of a payload, made now (a literal's, and so a literal blob's, are shared: do not modify them). */
+export function materialize(d: Data, blobs: ReadonlyMap<number, Payload>): Uint8Array {
+  const p = inPlace(d, blobs);
+  switch (p.kind) {
+    case 'literal':
+      return p.bytes;
+    case 'random':
+      return randomBytes(p.seed, p.length);
     case 'runs': {
-      const out = new Uint8Array(dataLength(d, blobs));
+      const out = new Uint8Array(dataLength(p, blobs));
       let at = 0;
-      for (let i = 0; i < d.counts.length; i++) {
-        const unit = d.units.subarray(i * d.unitSize, (i + 1) * d.unitSize);
-        for (let n = 0; n < d.counts[i]!; n++, at += d.unitSize) out.set(unit, at);
+      for (let i = 0; i < p.counts.length; i++) {
+        const unit = p.units.subarray(i * p.unitSize, (i + 1) * p.unitSize);
+        for (let n = 0; n < p.counts[i]!; n++, at += p.unitSize) out.set(unit, at);
       }
       return out;
     }

@@ -41,6 +41,31 @@ export const LIMITS = {
   maxRecordBytes: (16 << 20) + 4096,
   /** Blob ids are below this. */
   blobIds: 1 << 16,
+  /**
+   * Bytes the blob table may hold in the form the file gives them (a literal's
+   * bytes, a run's units plus 8 bytes per run, 16 bytes for a random payload):
+   * blobs are kept compact and their bytes made only when an event uses them.
+   */
+  maxBlobTableBytes: 64 << 20,
+  /** Bytes a gzip-compressed trace held in memory may inflate to (a file is streamed instead). */
+  maxInflatedBytes: 256 << 20,
+  /**
+   * Bytes of all BOs, each rounded up to whole pages (one BO is also at most
+   * this): what the replayer's simulated memory and the device's session hold.
+   */
+  maxBoBytes: 256 << 20,
+  /** BOs a trace may declare (the device's per-session share). */
+  maxBos: 1024,
+  /** Surfaces a trace may declare (the device's per-session share). */
+  maxSurfaces: 1024,
+  /** Bytes per pixel of a surface (the device's limit). */
+  maxBytesPerPixel: 16,
+  /** Virtual pages of a process's address space: mappings end at or below this many pages. */
+  addressSpacePages: 2 ** 27,
+  /** Mapping segments (a mapping, plus one per protection change that splits it) live at once. */
+  maxMapSegments: 1 << 16,
+  /** Longest sleep a replayer takes for one think record, in microseconds (a longer one sleeps this long). */
+  maxThinkMicros: 10_000_000,
   /** Unit of a run. */
   maxRunUnit: 64,
   cpus: 64,
@@ -56,14 +81,17 @@ export const PROT_CODE: Record<Prot, number> = { none: 0, r: 1, rw: 3 };
 /**
  * A payload. `runs`: `units` holds one unit of `unitSize` bytes per run, repeated `counts[i]`
  * times; `random`: `length` bytes of the xorshift32 stream seeded with `seed`; `blob`: the
- * bytes of the latest blob record with that id before the event (the reader sets `bytes`
- * to them as it decodes, so a later redefinition of the id does not change the event).
+ * bytes of the latest blob record with that id before the event (the reader sets `resolved`
+ * to that blob's payload as it decodes, so a later redefinition of the id does not change the event).
  */
 export type Data =
   | { kind: 'literal'; bytes: Uint8Array }
   | { kind: 'runs'; unitSize: number; counts: number[]; units: Uint8Array }
   | { kind: 'random'; length: number; seed: number }
-  | { kind: 'blob'; id: number; bytes?: Uint8Array };
+  | { kind: 'blob'; id: number; resolved?: Payload };
+
+/** A payload given in place (not a blob reference): what a blob record holds. */
+export type Payload = Exclude<Data, { kind: 'blob' }>;
 
 /** The first record: the machine a trace was taken on and what it is. */
 export interface TraceStart {
@@ -85,7 +113,8 @@ export type TraceEvent =
   | { type: 'write'; cpu: number; process: number; address: number; data: Data }
   | { type: 'read'; cpu: number; process: number; address: number; length: number }
   | { type: 'deviceWrite'; bo: number; offset: number; data: Data }
-  | { type: 'boWrite'; cpu: number; bo: number; offset: number; data: Data }
+  /** `via`: the mapping the reader found writable over the bytes (set by the reader; a writer ignores it). */
+  | { type: 'boWrite'; cpu: number; bo: number; offset: number; data: Data; via?: number }
   | { type: 'flush' }
   | { type: 'verify' }
   | { type: 'think'; micros: number };

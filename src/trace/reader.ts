@@ -2,10 +2,10 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { crc32 } from './crc32.js';
-import { dataLength, materialize } from './data.js';
+import { compactSize, dataLength, materialize } from './data.js';
 import { TraceError, type TraceErrorKind } from './errors.js';
 import {
-  DATA_KIND, type Data, FIRST_EXTENSION_TAG, LIMITS, MAGIC, type Prot, TAG, type TraceEnd, type TraceEvent, type TraceStart, VERSION,
+  DATA_KIND, type Data, FIRST_EXTENSION_TAG, LIMITS, MAGIC, type Payload, type Prot, TAG, type TraceEnd, type TraceEvent, type TraceStart, VERSION,
 } from './format.js';
 
 const TAG_NAMES = new Map<number, TraceEvent['type'] | 'end'>(Object.entries(TAG).map(([k, v]) => [v, k as TraceEvent['type'] | 'end']));
@@ -19,6 +19,8 @@ interface LiveMap {
   pages: number;
   address: number;
   end: number;
+  /** Protection by page of the mapping (counted from its first page): sorted, adjacent, covering [0, pages). */
+  segments: Array<{ first: number; end: number; prot: Prot }>;
 }
 
 /**
@@ -27,12 +29,22 @@ interface LiveMap {
  * (declared BOs, mappings, CPUs, blobs), the end record's count and CRC-32.
  * Events it returns are safe to replay; anything else is a TraceError that
  * says where (byte offset, record index) and what. Memory stays bounded by
- * one record plus the blob table (at most 65,536 blobs).
+ * LIMITS whatever the file claims: one record (maxRecordBytes), the blob table
+ * kept compact (maxBlobTableBytes; a payload's bytes are made only when an
+ * event is applied, at most maxDataBytes), the declared BOs and surfaces
+ * (maxBos, maxSurfaces) and the live mappings (maxMapSegments).
  */
 export class TraceDecoder {
   start: TraceStart | null = null;
-  /** Bytes of every blob defined so far, by id. */
-  readonly blobs = new Map<number, Uint8Array>();
+  /** Every blob defined so far, by id, as the file gives it (kept compact). */
+  readonly blobs = new Map<number, Payload>();
+  /** compactSize of the blob table. */
+  private blobBytes = 0;
+  /** BO bytes declared so far, each BO rounded up to whole pages. */
+  private boBytes = 0;
+  private surfaces = 0;
+  /** Segments of the live mappings. */
+  private segments = 0;
   private pending: Uint8Array = new Uint8Array(0);
   /** Uncompressed stream offset of pending[0]. */
   private base = 0;
@@ -150,13 +162,17 @@ export class TraceDecoder {
         break;
       case 'bo':
         if (this.bos.has(e.bo)) throw invalid(`BO ${e.bo} declared twice`);
-        if (e.size < 1 || e.size > MAX_BO_BYTES) throw invalid(`BO ${e.bo} size ${e.size} outside [1, ${MAX_BO_BYTES}]`);
+        if (e.size < 1 || e.size > LIMITS.maxBoBytes) throw invalid(`BO ${e.bo} size ${e.size} outside [1, ${LIMITS.maxBoBytes}]`);
+        if (this.bos.size >= LIMITS.maxBos) throw invalid(`more than ${LIMITS.maxBos} BOs`);
+        this.boBytes += Math.ceil(e.size / start.pageSize) * start.pageSize;
+        if (this.boBytes > LIMITS.maxBoBytes) throw invalid(`BOs of ${this.boBytes} bytes in whole pages exceed ${LIMITS.maxBoBytes}`);
         this.bos.set(e.bo, e.size);
         break;
       case 'surface': {
         const size = this.boSize(e.bo, invalid);
         if (e.offset % start.pageSize !== 0) throw invalid(`surface offset ${e.offset} is not page aligned`);
-        if (e.width < 1 || e.height < 1 || e.bytesPerPixel < 1 || e.bytesPerPixel > 64) throw invalid('surface width, height or bytes per pixel out of range');
+        if (e.width < 1 || e.height < 1 || e.bytesPerPixel < 1 || e.bytesPerPixel > LIMITS.maxBytesPerPixel) throw invalid(`surface width or height below 1, or bytes per pixel outside [1, ${LIMITS.maxBytesPerPixel}]`);
+        if (++this.surfaces > LIMITS.maxSurfaces) throw invalid(`more than ${LIMITS.maxSurfaces} surfaces`);
         if (e.rowPitch < e.width * e.bytesPerPixel) throw invalid(`row pitch ${e.rowPitch} is less than a row (${e.width * e.bytesPerPixel})`);
         if (e.offset + e.rowPitch * (e.height - 1) + e.width * e.bytesPerPixel > size) throw invalid(`surface exceeds BO ${e.bo}`);
         break;
@@ -171,32 +187,35 @@ export class TraceDecoder {
         if (e.pages < 1 || e.firstPage + e.pages > pages) throw invalid(`pages [${e.firstPage}, ${e.firstPage + e.pages}) outside BO ${e.bo} (${pages} pages)`);
         if (e.address === 0 || e.address % start.pageSize !== 0) throw invalid(`address 0x${e.address.toString(16)} is not a non-zero multiple of the page size`);
         const end = e.address + e.pages * start.pageSize;
-        if (end > MAX_ADDRESS) throw invalid(`mapping ends beyond the address space (0x${MAX_ADDRESS.toString(16)})`);
+        const top = LIMITS.addressSpacePages * start.pageSize;
+        if (end > top) throw invalid(`mapping ends beyond the address space (0x${top.toString(16)}: ${LIMITS.addressSpacePages} pages)`);
         for (const [id, m] of this.maps) if (m.process === e.process && m.address < end && e.address < m.end) throw invalid(`mapping ${e.map} overlaps mapping ${id}`);
-        this.maps.set(e.map, { process: e.process, bo: e.bo, firstPage: e.firstPage, pages: e.pages, address: e.address, end });
+        this.addSegments(1, invalid);
+        this.maps.set(e.map, { process: e.process, bo: e.bo, firstPage: e.firstPage, pages: e.pages, address: e.address, end, segments: [{ first: 0, end: e.pages, prot: e.prot }] });
         break;
       }
       case 'unmap':
-        this.liveMap(e.map, invalid);
+        this.segments -= this.liveMap(e.map, invalid).segments.length;
         this.maps.delete(e.map);
         break;
       case 'protect': {
         const m = this.liveMap(e.map, invalid);
         if (e.pages < 1 || e.firstPage + e.pages > m.pages) throw invalid(`pages [${e.firstPage}, ${e.firstPage + e.pages}) outside mapping ${e.map} (${m.pages} pages)`);
+        this.protect(m, e.firstPage, e.firstPage + e.pages, e.prot, invalid);
         break;
       }
       case 'blob':
         if (e.id >= LIMITS.blobIds) throw invalid(`blob id ${e.id} is not below ${LIMITS.blobIds}`);
-        this.blobs.set(e.id, materialize(e.data, this.blobs).slice());
+        this.defineBlob(e.id, e.data as Payload, invalid);
         break;
       case 'write':
         this.cpu(e.cpu, invalid);
-        this.inMapping(e.process, e.address, this.payload(e.data, invalid), invalid);
+        this.inMapping(e.process, e.address, this.payload(e.data, invalid), 'rw', invalid);
         break;
       case 'read':
         this.cpu(e.cpu, invalid);
         if (e.length < 1 || e.length > LIMITS.maxDataBytes) throw invalid(`read length ${e.length} outside [1, ${LIMITS.maxDataBytes}]`);
-        this.inMapping(e.process, e.address, e.length, invalid);
+        this.inMapping(e.process, e.address, e.length, 'r', invalid);
         break;
       case 'deviceWrite': {
         const len = this.payload(e.data, invalid);
@@ -209,8 +228,16 @@ export class TraceDecoder {
         if (e.offset + len > this.boSize(e.bo, invalid)) throw invalid(`write [${e.offset}, ${e.offset + len}) outside BO ${e.bo}`);
         const first = Math.floor(e.offset / start.pageSize);
         const last = Math.floor((e.offset + len - 1) / start.pageSize);
-        const mapped = [...this.maps.values()].some((m) => m.bo === e.bo && m.firstPage <= first && last < m.firstPage + m.pages);
-        if (!mapped) throw invalid(`no mapping of BO ${e.bo} covers bytes [${e.offset}, ${e.offset + len})`);
+        let covered = false;
+        for (const [id, m] of this.maps) {
+          if (m.bo !== e.bo || first < m.firstPage || last >= m.firstPage + m.pages) continue;
+          covered = true;
+          if (allows(m, first - m.firstPage, last - m.firstPage, 'rw')) {
+            e.via = id;
+            break;
+          }
+        }
+        if (e.via === undefined) throw invalid(covered ? `no mapping of BO ${e.bo} is writable over bytes [${e.offset}, ${e.offset + len})` : `no mapping of BO ${e.bo} covers bytes [${e.offset}, ${e.offset + len})`);
         break;
       }
       case 'flush':
@@ -278,18 +305,62 @@ export class TraceDecoder {
   /** A payload's length, checked: defined blob, at least one byte, within the limit. */
   private payload(d: Data, invalid: (d: string) => TraceError): number {
     if (d.kind === 'blob') {
-      d.bytes = this.blobs.get(d.id);
-      if (d.bytes === undefined) throw invalid(`blob ${d.id} was not defined`);
+      d.resolved = this.blobs.get(d.id);
+      if (d.resolved === undefined) throw invalid(`blob ${d.id} was not defined`);
     }
     const len = dataLength(d, this.blobs);
     if (len < 1) throw invalid('an empty payload');
     return len;
   }
 
-  private inMapping(process: number, address: number, length: number, invalid: (d: string) => TraceError): void {
+  /** Bytes lie inside one mapping of the process, and its protection allows `need` on all their pages. */
+  private inMapping(process: number, address: number, length: number, need: Prot, invalid: (d: string) => TraceError): void {
     this.process(process, invalid);
-    for (const m of this.maps.values()) if (m.process === process && m.address <= address && address + length <= m.end) return;
-    throw invalid(`bytes [0x${address.toString(16)}, 0x${(address + length).toString(16)}) of process ${process} are not inside one of its mappings`);
+    const range = `bytes [0x${address.toString(16)}, 0x${(address + length).toString(16)}) of process ${process}`;
+    for (const [id, m] of this.maps) {
+      if (m.process !== process || m.address > address || address + length > m.end) continue;
+      const ps = this.start!.pageSize;
+      const first = Math.floor((address - m.address) / ps);
+      const last = Math.floor((address + length - 1 - m.address) / ps);
+      if (!allows(m, first, last, need)) throw invalid(`${range}: mapping ${id} does not allow ${need === 'r' ? 'reading' : 'writing'} them (a replay would fault)`);
+      return;
+    }
+    throw invalid(`${range} are not inside one of its mappings`);
+  }
+
+  /** Redefine blob `id`; the table stays within its byte budget. */
+  private defineBlob(id: number, p: Payload, invalid: (d: string) => TraceError): void {
+    const old = this.blobs.get(id);
+    const bytes = this.blobBytes - (old === undefined ? 0 : compactSize(old)) + compactSize(p);
+    if (bytes > LIMITS.maxBlobTableBytes) throw invalid(`the blob table would hold ${bytes} bytes, over its limit of ${LIMITS.maxBlobTableBytes} (maxBlobTableBytes)`);
+    this.blobBytes = bytes;
+    this.blobs.set(id, p);
+  }
+
+  /** mprotect pages [first, end) of a mapping: split its segments there and set their protection. */
+  private protect(m: LiveMap, first: number, end: number, prot: Prot, invalid: (d: string) => TraceError): void {
+    const out: LiveMap['segments'] = [];
+    const push = (s: { first: number; end: number; prot: Prot }) => {
+      const prev = out[out.length - 1];
+      if (prev !== undefined && prev.prot === s.prot) prev.end = s.end;
+      else out.push({ ...s });
+    };
+    for (const s of m.segments) {
+      if (s.end <= first || s.first >= end) {
+        push(s);
+        continue;
+      }
+      if (s.first < first) push({ first: s.first, end: first, prot: s.prot });
+      push({ first: Math.max(s.first, first), end: Math.min(s.end, end), prot });
+      if (s.end > end) push({ first: end, end: s.end, prot: s.prot });
+    }
+    this.addSegments(out.length - m.segments.length, invalid);
+    m.segments = out;
+  }
+
+  private addSegments(n: number, invalid: (d: string) => TraceError): void {
+    if (this.segments + n > LIMITS.maxMapSegments) throw invalid(`more than ${LIMITS.maxMapSegments} mapping segments (mappings and the parts protect records split them into) live at once`);
+    this.segments += n;
   }
 
   private fail(kind: TraceErrorKind, offset: number, record: number, detail: string): TraceError {
@@ -297,9 +368,14 @@ export class TraceDecoder {
   }
 }
 
-/** Largest BO a trace may declare (1 GiB), and the top of a process's address space (2^47). */
-const MAX_BO_BYTES = 1 << 30;
-const MAX_ADDRESS = 2 ** 47;
+/** Whether a mapping's protection allows `need` ('r': read or write access; 'rw': write) on its pages [first, last]. */
+function allows(m: LiveMap, first: number, last: number, need: Prot): boolean {
+  for (const s of m.segments) {
+    if (s.end <= first || s.first > last) continue;
+    if (s.prot === 'none' || (need === 'rw' && s.prot !== 'rw')) return false;
+  }
+  return true;
+}
 
 /** Reads the fields of one record's body; running past its end is corruption, not truncation. */
 class Cursor {
@@ -421,8 +497,11 @@ export function* decodeTraceBytes(bytes: Uint8Array, decoder: TraceDecoder): Gen
   let raw = bytes;
   if (isGzip(bytes)) {
     try {
-      raw = gunzipSync(bytes);
+      raw = gunzipSync(bytes, { maxOutputLength: LIMITS.maxInflatedBytes });
     } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new TraceError('invalid', 0, -1, `gzip: the trace inflates to more than ${LIMITS.maxInflatedBytes} bytes (maxInflatedBytes), the most one held in memory may; read it from a file to stream it`);
+      }
       throw gzipError(e as Error, 0);
     }
   }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startDevice, type Device } from '../../device/index.js';
 import { Bitmap, Machine, type Mm } from '../core/index.js';
 import type { Bo } from '../driver/bo.js';
@@ -6,7 +7,8 @@ import type { WritebackOptions } from '../driver/writeback.js';
 import { type DeviceWriter, inProcessWriter } from '../workload/gpu-actor.js';
 import type { MainJobReport } from '../workload/main-job.js';
 import { percentile } from '../workload/stats.js';
-import type { Prot, TraceEvent } from './format.js';
+import { LIMITS, type Prot, type TraceEvent } from './format.js';
+import { deviceWriteLimits, DeviceWriteRun } from './device-writes.js';
 import type { DirtyStrategy } from '../driver/strategies/contract.js';
 import { TraceDecoder } from './reader.js';
 import { inspectTrace, type TraceSource, type TraceSummary, traceEvents } from './source.js';
@@ -21,9 +23,9 @@ export interface ReplayOptions {
   fenceLatency?: number;
   /** Stop after this many frames (flush records); the final verification follows. Default: the whole trace. */
   frames?: number;
-  /** Sleep for the trace's think times (default false: replay as fast as possible). Counts do not change. */
+  /** Sleep for the trace's think times, each at most LIMITS.maxThinkMicros (default false: replay as fast as possible). Counts do not change. */
   realtime?: boolean;
-  /** Ends the replay after the current event; the final verification and the report follow. */
+  /** Ends the replay after the current event (a think sleep ends at once); the final verification and the report follow. */
   signal?: AbortSignal;
   /** Called after every flush with the frames replayed and the trace's total. */
   onFrame?: (frame: number, frames: number) => void;
@@ -109,7 +111,7 @@ export interface ReplayReport {
 export async function replayTrace(source: TraceSource, opts: ReplayOptions = {}): Promise<ReplayReport> {
   const trace = await inspectTrace(source);
   const plan = await strategyPlan(opts.strategy ?? 'adaptive');
-  const device = await startDevice({ port: 0, bandwidth: opts.bandwidth, fenceLatency: opts.fenceLatency });
+  const device = await startDevice({ port: 0, pageSize: trace.start.pageSize, bandwidth: opts.bandwidth, fenceLatency: opts.fenceLatency });
   const machine = new Machine({ pageSize: trace.start.pageSize, cpus: trace.start.cpus, memoryBytes: 2 * trace.boBytes + (8 << 20), ...plan.machine });
   let driver: Driver;
   try {
@@ -146,7 +148,8 @@ class Replay {
   /** Per BO: pages the CPUs wrote since the last flush. */
   private readonly touched = new Map<Bo, Bitmap>();
   private readonly gpu: DeviceWriter;
-  private pendingDevice: { bo: Bo; ranges: Array<[number, Uint8Array]> } | null = null;
+  /** The run of device-write records being sent. */
+  private deviceRun: DeviceWriteRun | null = null;
   private readonly latencies: number[] = [];
   private coherent = true;
   private readonly series: ReplayFrameSeries = { bytesOnWire: [], pagesDirtied: [], pagesSent: [], faults: [], fenceMs: [] };
@@ -175,9 +178,8 @@ class Replay {
     for await (const e of traceEvents(source, this.decoder)) {
       if (this.opts.signal?.aborted === true || this.counts.frames >= (this.opts.frames ?? Infinity)) break;
       if (e.type === 'deviceWrite') {
-        const bo = this.bo(e.bo);
-        if (this.pendingDevice?.bo !== bo) await this.settleDeviceWrites();
-        (this.pendingDevice ??= { bo, ranges: [] }).ranges.push([e.offset, this.decoder.bytes(e.data)]);
+        if (this.deviceRun?.bo !== this.bo(e.bo).id) await this.startDeviceWrites(e.bo);
+        await this.deviceRun!.add(e.offset, this.decoder.bytes(e.data));
         continue;
       }
       // A blob definition is no access: a device write may go on after it.
@@ -260,8 +262,7 @@ class Replay {
       }
       case 'boWrite': {
         const bytes = this.decoder.bytes(e.data);
-        const bo = this.bo(e.bo);
-        const m = [...this.maps.values()].find((x) => x.bo === bo && x.firstPage * ps <= e.offset && e.offset + bytes.length <= x.firstPage * ps + (x.end - x.address))!;
+        const m = this.maps.get(e.via!)!; // the decoder chose a mapping writable over the bytes
         const address = m.address + e.offset - m.firstPage * ps;
         this.touch(m, address, bytes.length);
         await this.machine.cpus[e.cpu]!.writeAsync(m.mm, address, bytes);
@@ -275,7 +276,7 @@ class Replay {
       case 'verify':
         return this.verify();
       case 'think':
-        if (this.opts.realtime === true) await new Promise((r) => setTimeout(r, e.micros / 1000));
+        if (this.opts.realtime === true) await this.think(e.micros);
         return;
     }
   }
@@ -329,14 +330,41 @@ class Replay {
     }
   }
 
-  /** Make the pending device write (consecutive records to one BO are one write), then fence: the driver has taken its announcement when this resolves. */
-  private async settleDeviceWrites(): Promise<void> {
-    const p = this.pendingDevice;
-    if (p === null) return;
-    this.pendingDevice = null;
-    this.counts.deviceWrites++;
-    await this.gpu.write(p.bo.id, p.ranges);
+  /**
+   * A run of device writes to trace BO `id` begins (consecutive records to one
+   * BO are one device write, however many batches the device's limits cut it
+   * into). A fence first: the device has applied the driver's definition of
+   * the BO (sent over the socket) before the device writes into it. A fence
+   * after each batch: the driver has taken its announcement before the next
+   * batch or the next CPU access (the device refuses to pile announcements up).
+   */
+  private async startDeviceWrites(id: number): Promise<void> {
+    await this.settleDeviceWrites();
     await this.driver.conn.fence();
+    this.counts.deviceWrites++;
+    this.deviceRun = new DeviceWriteRun(this.bo(id).id, deviceWriteLimits(this.driver.conn.welcome!), async (bo, ranges) => {
+      await this.gpu.write(bo, ranges);
+      await this.driver.conn.fence();
+    });
+  }
+
+  /** Send the rest of the device-write run (and fence). */
+  private async settleDeviceWrites(): Promise<void> {
+    const run = this.deviceRun;
+    if (run === null) return;
+    this.deviceRun = null;
+    await run.end();
+  }
+
+  /** Sleep a think record's time, at most LIMITS.maxThinkMicros; the replay's signal ends it. */
+  private async think(micros: number): Promise<void> {
+    const us = Math.min(micros, LIMITS.maxThinkMicros);
+    if (us >= 1_000_000) this.opts.log?.(`think time: sleeping ${us / 1e6} s${us < micros ? ` (the trace asks ${micros / 1e6} s; one sleep is at most ${LIMITS.maxThinkMicros / 1e6} s)` : ''}`);
+    try {
+      await sleep(us / 1000, undefined, { signal: this.opts.signal });
+    } catch (e) {
+      if ((e as Error).name !== 'AbortError') throw e;
+    }
   }
 
   private faults(): number {

@@ -1,4 +1,3 @@
-import { OutOfMemoryError } from '../core/errors.js';
 import type { TraceEvent, TraceStart } from './format.js';
 import { decodeTraceBytes, readTraceFile, TraceDecoder } from './reader.js';
 
@@ -8,7 +7,7 @@ export type TraceSource = string | Uint8Array;
 /** What a full pass over a trace found, before anything is replayed. */
 export interface TraceSummary {
   start: TraceStart;
-  /** Bytes of all BOs the trace declares. */
+  /** Bytes of all BOs the trace declares, each rounded up to whole pages (at most LIMITS.maxBoBytes). */
   boBytes: number;
   /** Flush records: the frames. */
   frames: number;
@@ -17,13 +16,10 @@ export interface TraceSummary {
   records: number;
 }
 
-/** The most BO memory a replay sets up (the simulated machine holds it twice, as the main job's does). */
-export const MAX_REPLAY_BO_BYTES = 256 << 20;
-
 /**
  * Read the whole trace once, checking every record (TraceError on the first
- * fault), and summarise it: a replay never starts on a trace it cannot finish
- * reading. A file is streamed, not held in memory.
+ * fault, also where the trace exceeds what a replay can hold: LIMITS), and
+ * summarise it: a replay never starts on a trace it cannot finish reading. A file is streamed, not held in memory.
  */
 export async function inspectTrace(source: TraceSource): Promise<TraceSummary> {
   let boBytes = 0;
@@ -33,11 +29,10 @@ export async function inspectTrace(source: TraceSource): Promise<TraceSummary> {
   let records = 0;
   for await (const e of traceEvents(source, decoder)) {
     records++;
-    if (e.type === 'bo') boBytes += e.size;
+    if (e.type === 'bo') boBytes += Math.ceil(e.size / decoder.start!.pageSize) * decoder.start!.pageSize;
     else if (e.type === 'flush') frames++;
     else if (e.type === 'write' || e.type === 'boWrite' || e.type === 'deviceWrite' || e.type === 'read') accesses++;
   }
-  if (boBytes > MAX_REPLAY_BO_BYTES) throw new OutOfMemoryError(`the trace declares ${boBytes} bytes of BOs; a replay holds at most ${MAX_REPLAY_BO_BYTES}`);
   return { start: decoder.start!, boBytes, frames, accesses, records };
 }
 

@@ -1,8 +1,8 @@
 // vgpu-dirty compare and run --trace / --record, as a user runs them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -124,6 +124,77 @@ test('run --record writes a trace of the main job; run --trace replays it with t
     const misuse = cli(['run', '--trace', file, '--frames', '3']);
     assert.equal(misuse.status, 2);
     assert.match(misuse.stderr, /--frames does not apply to --trace/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('run --trace refuses every option given that does not apply, also one given its default value; run --record that fails before the run leaves no file', { timeout: 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-trace-cli-'));
+  try {
+    const file = join(dir, 'small.vgtrace.gz');
+    writeFileSync(file, small());
+    for (const given of [['--cpus', '4'], ['--cpus', '8'], ['--memory', 'simulated']]) {
+      const r = cli(['run', '--trace', file, ...given]);
+      assert.equal(r.status, 2, given.join(' '));
+      assert.match(r.stderr, new RegExp(`${given[0]} does not apply to --trace`));
+    }
+    const record = join(dir, 'never.vgtrace');
+    const failed = cli(['run', '--record', record, '--device', 'ws://127.0.0.1:1', '--connect-timeout', '300']);
+    assert.equal(failed.status, 1);
+    assert.equal(existsSync(record), false, 'no trace file is left behind');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Run the CLI, send `signal` once stderr or stdout shows `ready`, and collect what it printed, how it ended and how long after the signal (ms). */
+function interrupted(args: string[], ready: RegExp, signal: NodeJS.Signals): Promise<{ code: number | null; out: string; err: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let sent = false;
+    let t0 = NaN;
+    const poke = () => {
+      if (!sent && ready.test(out + err)) {
+        sent = true;
+        t0 = performance.now();
+        child.kill(signal);
+      }
+    };
+    child.stdout.on('data', (d: Buffer) => ((out += d), poke()));
+    child.stderr.on('data', (d: Buffer) => ((err += d), poke()));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(guard);
+      resolve({ code, out, err, ms: performance.now() - t0 });
+    });
+  });
+}
+
+test('Ctrl-C (SIGINT) and SIGTERM end run --trace cleanly in the middle of a long think time, with the final verification and the summary', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vgpu-trace-sig-'));
+  try {
+    const PAGE = 4096;
+    const file = join(dir, 'think.vgtrace');
+    writeFileSync(file, encodeTrace([
+      { type: 'start', pageSize: PAGE, cpus: 1, processes: 1, description: 'think' },
+      { type: 'bo', bo: 1, size: 2 * PAGE },
+      { type: 'buffer', bo: 1, offset: 0, size: 2 * PAGE },
+      { type: 'flush' },
+      { type: 'think', micros: 3_000_000_000 },
+      { type: 'flush' },
+    ]));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const r = await interrupted(['run', '--trace', file, '--json'], /think time: sleeping 10 s \(the trace asks 3000 s; one sleep is at most 10 s\)/, signal);
+      assert.equal(r.code, 0, r.err);
+      assert.ok(r.ms < 8_000, `${signal}: stopped ${Math.round(r.ms)} ms after the signal, before the (10 s) sleep ended`);
+      const summary = JSON.parse(r.out) as { coherent: boolean; frames: number };
+      assert.equal(summary.coherent, true, 'the summary follows the final verification');
+      assert.equal(summary.frames, 1);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
