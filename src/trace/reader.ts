@@ -46,6 +46,15 @@ export class TraceDecoder {
   /** Segments of the live mappings. */
   private segments = 0;
   private pending: Uint8Array = new Uint8Array(0);
+  /**
+   * Chunks that arrived while the record at pending[0] was still incomplete,
+   * joined once it can be (joining every 64 KiB chunk as it came made a
+   * 16 MiB record cost ~2 GiB of copying).
+   */
+  private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
+  /** Bytes the record at pending[0] needs in all, once its length is known (0: not known). */
+  private need = 0;
   /** Uncompressed stream offset of pending[0]. */
   private base = 0;
   private records = 0;
@@ -59,7 +68,10 @@ export class TraceDecoder {
   push(chunk: Uint8Array): TraceEvent[] {
     if (chunk.length === 0) return [];
     if (this.endSeen !== null) throw this.fail('corrupt', this.base, this.records, 'bytes after the end record');
-    this.pending = this.pending.length === 0 ? chunk : concat(this.pending, chunk);
+    this.queued.push(chunk);
+    this.queuedBytes += chunk.length;
+    if (this.pending.length + this.queuedBytes < this.need) return [];
+    this.joinQueued();
     const events: TraceEvent[] = [];
     let at = 0;
     if (!this.headerDone) {
@@ -99,6 +111,7 @@ export class TraceDecoder {
   /** The input is over: it must have ended with the end record. */
   finish(): TraceEnd {
     if (this.endSeen !== null) return this.endSeen;
+    this.joinQueued();
     if (!this.headerDone) throw this.fail('truncated', this.pending.length, -1, 'the trace ends inside its header');
     throw this.fail('truncated', this.base + this.pending.length, this.records, this.pending.length > 0 ? 'the trace ends inside a record' : 'the trace ends without its end record');
   }
@@ -108,7 +121,18 @@ export class TraceDecoder {
     return materialize(d, this.blobs);
   }
 
-  /** Tag and body bounds of the record at `at`, or null when its bytes have not all arrived. */
+  private joinQueued(): void {
+    if (this.queued.length === 0) return;
+    const parts = this.pending.length > 0 ? [this.pending, ...this.queued] : this.queued;
+    this.pending = parts.length === 1 ? parts[0]! : concatAll(parts, this.pending.length + this.queuedBytes);
+    this.queued = [];
+    this.queuedBytes = 0;
+  }
+
+  /**
+   * Tag and body bounds of the record at `at`, or null when its bytes have not
+   * all arrived (then `need` says how many it takes from `at`, when known).
+   */
   private frameAt(at: number): { tag: number; bodyStart: number; bodyEnd: number } | null {
     const p = this.pending;
     const offset = this.base + at;
@@ -117,6 +141,7 @@ export class TraceDecoder {
     let len = 0;
     let scale = 1;
     let i = at + 1;
+    this.need = 0;
     for (let n = 0; ; n++) {
       if (i >= p.length) return null;
       if (n === 8) throw this.fail('corrupt', offset, this.records, 'record length longer than 8 bytes');
@@ -126,7 +151,10 @@ export class TraceDecoder {
       if ((b & 0x80) === 0) break;
     }
     if (len > LIMITS.maxRecordBytes) throw this.fail('corrupt', offset, this.records, `record length ${len} exceeds ${LIMITS.maxRecordBytes}`);
-    if (i + len > p.length) return null;
+    if (i + len > p.length) {
+      this.need = i + len - at;
+      return null;
+    }
     return { tag, bodyStart: i, bodyEnd: i + len };
   }
 
@@ -466,10 +494,13 @@ class Cursor {
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+function concatAll(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
