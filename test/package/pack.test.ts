@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const repo = resolve('.');
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; exports: Record<string, unknown> };
 const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { version: string }> };
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -38,18 +38,36 @@ test('the packed tarball installs into a scratch project: every entry imports fr
     const typesNode = lock.packages['node_modules/@types/node']!.version;
     run(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, packed!.filename), `@types/node@${typesNode}`], app);
 
+    // Every entry point of package.json's exports, imported by its public name.
+    const entries = Object.keys(pkg.exports).map((k) => `vgpu-dirty${k.slice(1)}`);
+    assert.deepEqual([...entries].sort(), ['vgpu-dirty', 'vgpu-dirty/device', 'vgpu-dirty/native', 'vgpu-dirty/protocol', 'vgpu-dirty/testing', 'vgpu-dirty/trace']);
     const js = run(process.execPath, ['--input-type=module', '-e', `
+      const counts = [];
+      for (const name of ${JSON.stringify(entries)}) counts.push(name + ':' + Object.keys(await import(name)).length);
       const core = await import('vgpu-dirty');
       const protocol = await import('vgpu-dirty/protocol');
       const device = await import('vgpu-dirty/device');
       console.log(typeof core.Driver, typeof core.Machine, typeof protocol.Encoder, typeof device.startDevice);
+      console.log(counts.join(' '));
     `], app);
-    assert.equal(js.trim(), 'function function function function');
+    const [types, counts] = js.trim().split('\n');
+    assert.equal(types, 'function function function function');
+    for (const c of counts!.split(' ')) assert.ok(Number(c.split(':')[1]) > 0, `${c}: the entry exports nothing`);
+    // A shipped trace is found by name from the installed package.
+    const shippedTrace = run(process.execPath, ['--input-type=module', '-e', `
+      const { resolveTrace } = await import('vgpu-dirty/trace');
+      console.log(resolveTrace('database'));
+    `], app);
+    assert.match(shippedTrace.trim(), /node_modules\/vgpu-dirty\/bench\/traces\/database\.vgtrace\.gz$/);
 
     writeFileSync(join(app, 'consumer.ts'), `
       import { Driver, Machine, DeviceError, type FlushResult } from 'vgpu-dirty';
       import { Encoder, type Welcome } from 'vgpu-dirty/protocol';
       import { startDevice, type Device } from 'vgpu-dirty/device';
+      import { startTestRig, waitFor } from 'vgpu-dirty/testing';
+      import { probeLinuxWp } from 'vgpu-dirty/native';
+      import { TraceDecoder, type TraceEvent } from 'vgpu-dirty/trace';
+      export const others: [typeof startTestRig, typeof waitFor, typeof probeLinuxWp, TraceDecoder | null, TraceEvent | null] = [startTestRig, waitFor, probeLinuxWp, null, null];
       export async function use(): Promise<FlushResult> {
         const device: Device = await startDevice({ port: 0 });
         const driver = await Driver.connect({ machine: new Machine({ cpus: 1 }), url: device.url });
