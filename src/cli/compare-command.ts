@@ -1,7 +1,6 @@
 import { type CommandSpec, UsageError, type Values, type CommandIo } from './options.js';
-import { requireWritableDir, stopOnSignals } from './run-command.js';
-import { compareStrategies, comparisonTable, resolveTrace, shippedTraces, strategyPlan, writeComparison } from '../trace/index.js';
-import { StrategyError } from '../driver/strategies/loader.js';
+import { requireWritableDir, stopOnSignals, strategyOption } from './run-command.js';
+import { compareStrategies, comparisonTable, resolveTrace, shippedTraces, writeComparison } from '../trace/index.js';
 import { STRATEGIES } from '../workload/main-job.js';
 
 export const COMPARE: CommandSpec = {
@@ -26,15 +25,13 @@ A trace is a file ('vgpu-dirty run --record FILE' writes one) or the name of a t
 async function compareCommand(a: Values, io: CommandIo): Promise<number> {
   if (a.trace === undefined) throw new UsageError('compare needs --trace FILE or the name of a shipped trace');
   const names = (a.strategy as string[] | undefined) ?? [...STRATEGIES];
-  const strategies = await Promise.all(names.map((s) => strategyPlan(s).catch((e: unknown) => {
-    throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
-  })));
+  const strategies = await Promise.all(names.map((s) => strategyOption(s)));
   const report = a.report as string | undefined;
   if (report !== undefined) requireWritableDir(report, '--report');
   const source = resolveTrace(a.trace as string);
   const log = (line: string) => io.err.write(`${line}\n`);
   const stop = stopOnSignals(() => log('stopping after this record; the strategies not yet replayed are skipped (again to quit at once)'));
-  const comparison = await compareStrategies(source, strategies.map((p) => p.strategy), { perFrame: report !== undefined, log, signal: stop.signal }).finally(() => stop.dispose());
+  const comparison = await compareStrategies(source, strategies, { perFrame: report !== undefined, log, signal: stop.signal }).finally(() => stop.dispose());
   if (a.json === true) io.out(JSON.stringify({ ...comparison, results: comparison.results.map(({ perFrame: _, ...r }) => r) }));
   else for (const line of comparisonTable(comparison)) io.out(line);
   if (report !== undefined) {

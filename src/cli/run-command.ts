@@ -3,9 +3,10 @@ import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type CommandIo, type CommandSpec, givenOptions, UsageError, type Values, WS_URL } from './options.js';
 import { ProgressLine } from './progress.js';
-import { asMainJobReport, replayTrace, resolveTrace, strategyPlan, TraceFileWriter, TraceRecorder } from '../trace/index.js';
+import { asMainJobReport, replayTrace, resolveTrace, TraceFileWriter, TraceRecorder } from '../trace/index.js';
 import { FrameSampler, startDashboard, writeReport } from '../ui/index.js';
 import { ENCODINGS, type Encoding } from '../driver/encoding.js';
+import type { DirtyStrategy } from '../driver/strategies/contract.js';
 import { resolveStrategy, StrategyError } from '../driver/strategies/loader.js';
 import { type MainJobReport, type MemoryKind, runMainJob, STRATEGIES } from '../workload/main-job.js';
 
@@ -59,9 +60,7 @@ async function runCommand(a: Values, _positionals: readonly string[], io: Comman
   const frames = (a.frames as number | undefined) ?? ((a.seconds as number | undefined) ?? 6) * 60;
   const memory = (a.memory as MemoryKind | undefined) ?? 'simulated';
   if (a.record !== undefined && memory === 'real') throw new UsageError('--record records the simulated memory only (a trace names processes and virtual addresses; real memory has none)');
-  const strategy = await resolveStrategy((a.strategy as string | undefined) ?? (memory === 'real' ? 'uffd-wp' : 'adaptive')).catch((e: unknown) => {
-    throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
-  });
+  const strategy = await strategyOption((a.strategy as string | undefined) ?? (memory === 'real' ? 'uffd-wp' : 'adaptive'));
   const recording = a.record !== undefined ? new TraceFileWriter(a.record as string) : null;
   const progress = a.json ? null : new ProgressLine(io.err, { label: 'run', unit: 'frames', total: frames > 0 ? frames : undefined });
   const log = (line: string) => (progress !== null ? progress.log(line) : io.err.write(`${line}\n`));
@@ -125,13 +124,11 @@ const TRACE_OPTIONS = new Set(['trace', 'strategy', 'window', 'json']);
 async function traceRun(a: Values, io: CommandIo): Promise<number> {
   const given = [...givenOptions(a)].filter((name) => !TRACE_OPTIONS.has(name));
   if (given.length > 0) throw new UsageError(`--${given[0]!} does not apply to --trace (only --strategy, --window and --json do)`);
-  const strategy = await strategyPlan((a.strategy as string | undefined) ?? 'adaptive').catch((e: unknown) => {
-    throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
-  });
+  const strategy = await strategyOption((a.strategy as string | undefined) ?? 'adaptive');
   const log = (line: string) => io.err.write(`${line}\n`);
   const stop = stopOnSignals(() => log('stopping after this record (again to quit at once)'));
   const report = await replayTrace(resolveTrace(a.trace as string), {
-    strategy: strategy.strategy,
+    strategy,
     writeback: a.window !== undefined ? { windowBatches: a.window as number } : undefined,
     realtime: true,
     signal: stop.signal,
@@ -164,6 +161,13 @@ export function stopOnSignals(first: () => void): { signal: AbortSignal; dispose
       process.off('SIGTERM', onSignal);
     },
   };
+}
+
+/** A --strategy value loaded before anything starts; what cannot be loaded is a usage error (exit 2). */
+export function strategyOption(spec: string): Promise<DirtyStrategy> {
+  return resolveStrategy(spec).catch((e: unknown) => {
+    throw e instanceof StrategyError ? new UsageError(`--strategy: ${e.message}`) : e;
+  });
 }
 
 /** Fail before the run, not after it, when the report cannot be written. */
