@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { MessageBufferPool } from './buffer-pool.js';
-import { FrameReader, type FrameSink, Opcode, WebSocketError, WsClose } from './frame-reader.js';
+import { FrameReader, type FrameSink, Opcode, WebSocketError } from './frame-reader.js';
 import { closePayload, writeFrame } from './frame-writer.js';
 import type { DeviceSocket } from './socket.js';
 
@@ -150,8 +150,9 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
         this.closeReceived = true;
         this.closeCode = code;
         this.closeReason = reason;
+        // Echo the code (1005, "no status", echoes as an empty close frame), then end.
         if (this.closeSent) this.socket.end();
-        else this.close(code === WsClose.noStatus ? WsClose.noStatus : code, '');
+        else this.close(code, '');
       },
     };
   }
