@@ -6,7 +6,7 @@
 // young-generation GC (about 0.2 ms here) after every RECLAIM_EVERY_BYTES received frees them.
 // The device's own endpoint reuses its message buffers, but the reads still need this: measured
 // while streaming 256 MiB BOs (docs/performance.md), without it the device's peak RSS rose from
-// 337 to 362 MiB and its CPU time doubled (fresh memory page-faults). Shorter intervals lower the
+// 343 to 362 MiB and its CPU time doubled (fresh memory page-faults). Shorter intervals lower the
 // peak (every 8, 4, 2 MiB: about 337, 332, 325 MiB) for more young-generation GCs, whose cost
 // stayed within the noise of CPU profiles at these sizes; 4 MiB keeps a margin to the
 // 1.1 × BO + 64 MiB target without the most frequent GCs.
