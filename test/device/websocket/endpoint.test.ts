@@ -89,6 +89,19 @@ describe('websocket endpoint (own) against the ws client', () => {
     assert.deepEqual(await closed(server), [1006, '']);
   });
 
+  it('messages kept unreleased stay intact while thousands more arrive (Node never reuses a read\'s buffer)', async () => {
+    const { server, client } = await h.connect();
+    const kept: [Buffer, () => void][] = [];
+    server.on('message', (data, _b, release) => kept.push([data, release]));
+    const n = 3000;
+    for (let i = 0; i < n; i++) client.send(Buffer.from(`message ${i} `.repeat(4)));
+    while (kept.length < n) await new Promise((r) => setTimeout(r, 5));
+    kept.forEach(([data], i) => assert.equal(data.toString(), `message ${i} `.repeat(4)));
+    for (const [, release] of kept) release();
+    client.close();
+    await closed(server);
+  });
+
   it('server close: close frame, the client answers, close event once with the client code', async () => {
     const { server, client } = await h.connect();
     let events = 0;
