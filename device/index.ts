@@ -5,3 +5,4 @@ export type { SessionView, Counters } from './session.js';
 export type { Surface } from './store.js';
 export { Faults, type Scope } from './faults.js';
 export { readLog, writeLog, LOG_MAGIC, type LogEntry } from './recorder.js';
+export { WEBSOCKET_IMPLS, type WebSocketImpl } from './websocket/socket.js';

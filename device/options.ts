@@ -12,6 +12,10 @@ import {
   type Limits,
   type SessionLimits,
 } from '../protocol/index.js';
+import { WEBSOCKET_IMPLS, type WebSocketImpl } from './websocket/socket.js';
+
+/** Environment variable that turns DeviceOptions.poisonReleasedFrames on by default ('1'). */
+export const POISON_ENV = 'VGPU_DEVICE_POISON_FRAMES';
 
 /** Everything a device limits: the device-wide limits and how they are shared between sessions. */
 export type DeviceLimits = Limits & SessionLimits;
@@ -56,6 +60,17 @@ export interface DeviceOptions {
   logFile?: string;
   /** Receives one line per notable event (connections, closes, errors). Default: discard. */
   log?: (line: string) => void;
+  /**
+   * The WebSocket implementation carrying connections: 'own' (default), the device's endpoint
+   * that unmasks each message into a reusable buffer, or 'ws' (the ws library's server).
+   */
+  websocket?: WebSocketImpl;
+  /**
+   * Diagnostic: fill every received message's buffer with a poison byte once the session gives
+   * it back, so that any later read of it shows (with websocket 'own'). Default: on when the
+   * environment variable VGPU_DEVICE_POISON_FRAMES is '1'.
+   */
+  poisonReleasedFrames?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -74,6 +89,8 @@ export interface ResolvedOptions {
   record: boolean;
   logFile: string | undefined;
   log: (line: string) => void;
+  websocket: WebSocketImpl;
+  poisonReleasedFrames: boolean;
 }
 
 export function resolveOptions(o: DeviceOptions = {}): ResolvedOptions {
@@ -116,7 +133,10 @@ export function resolveOptions(o: DeviceOptions = {}): ResolvedOptions {
     record: o.record ?? false,
     logFile: o.logFile,
     log: o.log ?? (() => {}),
+    websocket: o.websocket ?? 'own',
+    poisonReleasedFrames: o.poisonReleasedFrames ?? process.env[POISON_ENV] === '1',
   };
+  if (!WEBSOCKET_IMPLS.includes(resolved.websocket)) throw new RangeError(`websocket must be one of ${WEBSOCKET_IMPLS.join(', ')}, got ${String(resolved.websocket)}`);
   if (typeof resolved.host !== 'string' || resolved.host === '') throw new TypeError('host must be a non-empty string');
   for (const name of ['token', 'controlToken'] as const) {
     const t = resolved[name];

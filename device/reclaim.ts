@@ -1,15 +1,20 @@
-// Frees received frames promptly. ws gives every message a buffer of its own (and the socket one
-// per read); once applied they are garbage, but V8 frees an ArrayBuffer's memory only when a GC
-// finds it dead, and a device allocates almost no JS objects per frame, so no young-generation
-// GC comes for a long time: dead frame buffers pile up until the external-memory heuristic
-// (tens of MiB) forces a full GC. A device streaming a 256 MiB BO held ~50 MiB of them. A
-// young-generation GC (about 0.2 ms here) after every RECLAIM_EVERY_BYTES received frees them,
-// so dead frames hold about twice that at most (the message buffers and the socket reads).
+// Frees dead receive buffers promptly. Every socket read arrives in a fresh buffer (64 KiB at
+// most), and with the ws implementation every message in one more; once processed they are
+// garbage, but V8 frees an ArrayBuffer's memory only when a GC finds it dead, and a device
+// allocates almost no JS objects per frame, so no young-generation GC comes for a long time:
+// dead buffers pile up until the external-memory heuristic (tens of MiB) forces a full GC. A
+// young-generation GC (about 0.2 ms here) after every RECLAIM_EVERY_BYTES received frees them.
+// The device's own endpoint reuses its message buffers, but the reads still need this: measured
+// while streaming 256 MiB BOs (docs/performance.md), without it the device's peak RSS rose from
+// 343 to 362 MiB and its CPU time doubled (fresh memory page-faults). Shorter intervals lower the
+// peak (every 8, 4, 2 MiB: about 337, 332, 325 MiB) for more young-generation GCs, whose cost
+// stayed within the noise of CPU profiles at these sizes; 4 MiB keeps a margin to the
+// 1.1 × BO + 64 MiB target without the most frequent GCs.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /** Received bytes between two young-generation GCs. */
-export const RECLAIM_EVERY_BYTES = 8 << 20;
+export const RECLAIM_EVERY_BYTES = 4 << 20;
 
 type Gc = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
 

@@ -1,8 +1,8 @@
-// The device server: an HTTP server carrying a ws WebSocketServer, one Session per
-// connection, and the mock facilities (recording, faults, restart, inspection).
+// The device server: an HTTP server carrying WebSocket connections (the device's own endpoint,
+// or ws's server: DeviceOptions.websocket), one Session per connection, and the mock facilities
+// (recording, faults, restart, inspection).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode, CODECS, COMMAND_OPS, Encoder, FEATURE_CONTROL, OP_FEATURE, type Codec, type Feature } from '../protocol/index.js';
 import { Faults } from './faults.js';
 import { resolveOptions, type DeviceOptions, type ResolvedOptions } from './options.js';
@@ -12,6 +12,8 @@ import { Recorder, type LogEntry } from './recorder.js';
 import { SessionIds } from './session-ids.js';
 import { closeSocket, Session, type Host, type SessionView } from './session.js';
 import { Memory } from './store.js';
+import { acceptWebSockets, type Acceptor } from './websocket/acceptor.js';
+import type { DeviceSocket } from './websocket/socket.js';
 
 /** How long close()/restart() wait for close handshakes before cutting sockets. */
 const CLOSE_GRACE_MS = 500;
@@ -63,7 +65,7 @@ class DeviceServer implements Device, Host {
   private readonly live = new Map<number, Session>();
   private readonly ids = new SessionIds();
   private readonly http: Server;
-  private readonly wss: WebSocketServer;
+  private readonly acceptor: Acceptor;
   private closing: Promise<void> | undefined;
   host = '';
   port = 0;
@@ -84,14 +86,11 @@ class DeviceServer implements Device, Host {
       res.end('this is a vgpu-dirty device: connect with a WebSocket client\n');
     });
     this.http.maxConnections = options.limits.maxSessions + CONNECTION_SLACK;
-    this.wss = new WebSocketServer({
-      server: this.http,
-      perMessageDeflate: false,
-      maxPayload: options.limits.maxMessageSize,
-      clientTracking: false,
-    });
-    this.wss.on('connection', (ws) => this.accept(ws));
-    this.wss.on('error', (err) => options.log(`server error: ${err.message}`));
+    this.acceptor = acceptWebSockets(
+      this.http,
+      { impl: options.websocket, maxPayload: options.limits.maxMessageSize, poison: options.poisonReleasedFrames, log: options.log },
+      (ws) => this.accept(ws),
+    );
     this.http.on('clientError', (err, socket) => {
       options.log(`http client error: ${err.message}`);
       socket.destroy();
@@ -124,7 +123,7 @@ class DeviceServer implements Device, Host {
     });
   }
 
-  private accept(ws: WebSocket): void {
+  private accept(ws: DeviceSocket): void {
     ws.on('error', (err) => this.options.log(`socket error before a session: ${err.message}`));
     if (this.closing !== undefined) {
       closeSocket(ws, CloseCode.goingAway, SHUTDOWN_REASON);
@@ -133,7 +132,7 @@ class DeviceServer implements Device, Host {
     if (this.live.size >= this.options.limits.maxSessions) {
       const message = `maxSessions ${this.options.limits.maxSessions} connections are open; try again later`;
       this.options.log(`refused a connection: ${message}`);
-      ws.send(this.encoder.encode({ op: 'error', code: 'busy', message }));
+      ws.send(this.encoder.encode({ op: 'error', code: 'busy', message }), () => {});
       closeSocket(ws, CloseCode.tryAgainLater, `busy: ${message}`);
       return;
     }
@@ -179,9 +178,7 @@ class DeviceServer implements Device, Host {
     this.closing ??= (async () => {
       this.faults.clear();
       await this.endAll(CloseCode.goingAway, SHUTDOWN_REASON);
-      await new Promise<void>((resolve) => {
-        this.wss.close(() => resolve());
-      });
+      await this.acceptor.close();
       await new Promise<void>((resolve) => {
         this.http.close(() => resolve());
         this.http.closeAllConnections();

@@ -13,7 +13,6 @@
 //   its size. Every reply counts, pong and errors included, so a client that sends and never
 //   reads stops being read. The pump also stops applying while unsent bytes exceed the mark.
 // - Per-object state dies with the object: destroyBo forgets the BO's unseen device writes.
-import type { WebSocket } from 'ws';
 import {
   CLOSE_FOR,
   CloseCode,
@@ -41,6 +40,7 @@ import type { FrameReclaimer } from './reclaim.js';
 import type { Recorder } from './recorder.js';
 import { Namespace, type Memory, type Surface } from './store.js';
 import { UnseenWrites } from './unseen.js';
+import type { DeviceSocket } from './websocket/socket.js';
 
 /** What a session needs from its device. */
 export interface Host {
@@ -108,8 +108,6 @@ const ITEM_OVERHEAD_BYTES = 256;
 const BATCH = 64;
 /** How long a closed session's socket waits for the client's close frame before it is cut. */
 const CLOSE_HANDSHAKE_MS = 1000;
-/** ws refuses close reasons over 123 bytes. */
-const MAX_REASON_BYTES = 123;
 
 /** What signalling a fence needs from the frame that carries it. */
 type Fenceable = { seq: number; fence?: number; seen?: number };
@@ -129,8 +127,9 @@ export class Session implements SessionView {
   /** performance.now() of the last frame received or reply written to the socket (idle timeout). */
   private lastActivity = 0;
   private idleTimer: NodeJS.Timeout | undefined;
-  // Command queue: items before `head` are consumed; compacted now and then.
-  private queue: ({ msg: Queued; bytes: number } | undefined)[] = [];
+  // Command queue: items before `head` are consumed; compacted now and then. Each item holds
+  // its received message's buffer (commands are views into it) until `release` gives it back.
+  private queue: ({ msg: Queued; bytes: number; release: () => void } | undefined)[] = [];
   private head = 0;
   private backlog = 0;
   private running = false;
@@ -138,7 +137,7 @@ export class Session implements SessionView {
   // Ordered outbox for replies that must wait (delayed fences and everything behind them).
   private readonly outbox: { bytes: Uint8Array; at: number }[] = [];
   private outboxBytes = 0;
-  /** Messages handed to ws whose send callback has not run (each costs memory beyond its bytes). */
+  /** Messages handed to the socket whose send callback has not run (each costs memory beyond its bytes). */
   private unsentMessages = 0;
   private outboxTimer: NodeJS.Timeout | undefined;
   private drainWaiter: (() => void) | undefined;
@@ -148,15 +147,15 @@ export class Session implements SessionView {
 
   constructor(
     readonly id: number,
-    private readonly ws: WebSocket,
+    private readonly ws: DeviceSocket,
     private readonly host: Host,
   ) {
     this.ns = new Namespace(host.memory);
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('message', (data, isBinary, release) => this.onMessage(data, isBinary, release));
     ws.on('error', (err) => this.log(`socket error: ${err.message}`));
     ws.on('close', (code, reason) => {
-      this.log(`closed ${code}${reason.length > 0 ? ` ${reason.toString()}` : ''}`);
+      this.log(`closed ${code}${reason.length > 0 ? ` ${reason}` : ''}`);
       this.end();
     });
     const t = host.options.helloTimeout;
@@ -202,6 +201,7 @@ export class Session implements SessionView {
     clearTimeout(this.outboxTimer);
     clearTimeout(this.idleTimer);
     this.ns.release();
+    for (let i = this.head; i < this.queue.length; i++) this.queue[i]?.release();
     this.queue = [];
     this.head = 0;
     this.backlog = 0;
@@ -222,11 +222,23 @@ export class Session implements SessionView {
 
   // ---- input ----
 
-  private onMessage(frame: Buffer, isBinary: boolean): void {
+  /**
+   * A received message. `release` gives its buffer back to the socket's pool: called here unless
+   * the message is queued (commands hold views into it), then once it is applied or dropped.
+   */
+  private onMessage(frame: Buffer, isBinary: boolean, release: () => void): void {
+    const command = this.receive(frame, isBinary);
+    if (command === undefined) return release();
+    this.enqueue(command, frame.length + ITEM_OVERHEAD_BYTES, release);
+  }
+
+  /** Handles a received message; returns the command to queue, if it is one. */
+  private receive(frame: Buffer, isBinary: boolean): Queued | void {
     if (this.state === 'ended') return;
     if (!isBinary) return this.fatal('text_frame', 'text frames are not part of the protocol; send binary frames');
     const { recorder, faults } = this.host;
-    if (recorder.active) recorder.record(this.id, frame);
+    // The recorder keeps what it is given: a copy, because the buffer goes back to the pool.
+    if (recorder.active) recorder.record(this.id, Buffer.from(frame));
     if (faults.onReceive(this.id)) {
       this.log('dropping connection (fault)');
       return this.kill();
@@ -248,7 +260,7 @@ export class Session implements SessionView {
     if (!(msg instanceof ProtocolError) && msg.op === 'ping') {
       return this.sendNow(this.host.encoder.encode({ op: 'pong', seq: msg.seq }));
     }
-    this.enqueue(msg, frame.length + ITEM_OVERHEAD_BYTES);
+    return msg;
   }
 
   private onHello(first: Decoded): void {
@@ -291,8 +303,8 @@ export class Session implements SessionView {
     this.fatal('idle', `no frame received or reply read for ${idleTimeout} ms (send ping to stay connected)`);
   }
 
-  private enqueue(msg: Queued, bytes: number): void {
-    this.queue.push({ msg, bytes });
+  private enqueue(msg: Queued, bytes: number, release: () => void): void {
+    this.queue.push({ msg, bytes, release });
     this.backlog += bytes;
     if (this.backlog > this.counters.maxBacklog) this.counters.maxBacklog = this.backlog;
     this.updateFlow();
@@ -342,10 +354,15 @@ export class Session implements SessionView {
           this.queue = this.queue.slice(this.head);
           this.head = 0;
         }
-        const wait = pacer.reserve(dmaBytes(item.msg, item.bytes - ITEM_OVERHEAD_BYTES));
-        if (wait > 0) await sleep(wait);
-        if (this.state !== 'open') break;
-        this.apply(item.msg);
+        // Out of the queue, the item's buffer is given back here whatever happens.
+        try {
+          const wait = pacer.reserve(dmaBytes(item.msg, item.bytes - ITEM_OVERHEAD_BYTES));
+          if (wait > 0) await sleep(wait);
+          if (this.state !== 'open') break;
+          this.apply(item.msg);
+        } finally {
+          item.release();
+        }
         this.backlog -= item.bytes;
         this.updateFlow();
         if (++applied % BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -523,7 +540,7 @@ export class Session implements SessionView {
 
   private sendNow(bytes: Uint8Array): void {
     if (++this.unsentMessages > this.counters.maxUnsent) this.counters.maxUnsent = this.unsentMessages;
-    this.ws.send(bytes, { binary: true }, (err) => {
+    this.ws.send(bytes, (err) => {
       this.unsentMessages--;
       if (err !== undefined && err !== null && this.state !== 'ended') this.log(`send failed: ${err.message}`);
       this.lastActivity = performance.now();
@@ -564,23 +581,15 @@ function dmaBytes(msg: Queued, frameBytes: number): number {
 }
 
 /**
- * Starts the close handshake. A client that never answers the close frame would hold the
- * socket for ws's own 30 s close timeout; the session is over, so the socket goes after a short
- * grace.
+ * Starts the close handshake (the socket cuts the reason to what a close frame holds). A client
+ * that never answers the close frame would hold the socket for the WebSocket layer's own 30 s
+ * close timeout; the session is over, so the socket goes after a short grace.
  */
-export function closeSocket(ws: WebSocket, code: CloseCode, reason: string): void {
-  ws.close(code, fitReason(reason));
+export function closeSocket(ws: DeviceSocket, code: CloseCode, reason: string): void {
+  ws.close(code, reason);
   const cut = setTimeout(() => ws.terminate(), CLOSE_HANDSHAKE_MS);
   cut.unref();
   ws.once('close', () => clearTimeout(cut));
-}
-
-/** Cuts a close reason to what a close frame holds, at a character boundary. */
-function fitReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
-  const chars = Array.from(reason);
-  while (Buffer.byteLength(chars.join('')) > MAX_REASON_BYTES) chars.pop();
-  return chars.join('');
 }
 
 function sleep(ms: number): Promise<void> {

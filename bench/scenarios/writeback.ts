@@ -13,7 +13,9 @@ const WINDOW = 4;
  * each against raw ws with the same message size and ws options measured in
  * the same run; and the peak RSS of both processes during it. Measured with
  * the RFC's random masking key (the default) and with the zero key
- * (ConnectionOptions.zeroMask), raw baseline likewise.
+ * (ConnectionOptions.zeroMask), raw baseline likewise. The device runs its own
+ * WebSocket endpoint (the default); the 2-process rows are repeated against a device on ws
+ * (`--websocket ws`) in the same run, so the two can be compared.
  */
 export const writeback: Scenario = {
   id: '3',
@@ -23,6 +25,7 @@ export const writeback: Scenario = {
     const common = { bytes, runs: ctx.runs, warmup: ctx.warmup };
     const raw = { ...common, messageBytes: MESSAGE_BYTES, window: WINDOW };
     const device = await startDeviceProcess(['--max-bo-size', String(bytes)]);
+    const wsDevice = await startDeviceProcess(['--max-bo-size', String(bytes), '--websocket', 'ws']);
     const rawServer = await startWorker({ kind: 'raw-server' });
     const rows: Row[] = [];
     try {
@@ -31,6 +34,8 @@ export const writeback: Scenario = {
         ctx.log(`  3: ${mask}, separate processes`);
         const sep = await runInWorker({ kind: 'writeback', url: device.url, devicePid: device.child.pid, zeroMask, ...common });
         const rawSep = await runInWorker({ kind: 'raw-stream', url: rawServer.info, zeroMask, ...raw });
+        ctx.log(`  3: ${mask}, separate processes, device on ws`);
+        const sepWs = await runInWorker({ kind: 'writeback', url: wsDevice.url, devicePid: wsDevice.child.pid, zeroMask, ...common });
         ctx.log(`  3: ${mask}, one process`);
         const one = await runInWorker({ kind: 'writeback', zeroMask, ...common });
         const rawOne = await runInWorker({ kind: 'raw-stream', zeroMask, ...raw });
@@ -39,6 +44,9 @@ export const writeback: Scenario = {
           makeRow('3', `writeback 2 processes, ${mask}`, {
             unit: 'GB/s', samples: sep.gbps, baseline: { name: 'raw ws', samples: rawSep.gbps }, target,
             note: `${bytes / MiB} MiB BO, fully dirty; ${MESSAGE_BYTES / MiB} MiB messages, window ${WINDOW}`,
+          }),
+          makeRow('3', `writeback 2 processes, ${mask}, device on ws`, {
+            unit: 'GB/s', samples: sepWs.gbps, baseline: { name: 'raw ws', samples: rawSep.gbps }, target,
           }),
           makeRow('3', `writeback 1 process, ${mask}`, {
             unit: 'GB/s', samples: one.gbps, baseline: { name: 'raw ws', samples: rawOne.gbps }, target,
@@ -50,10 +58,11 @@ export const writeback: Scenario = {
           baseline: { name: 'BO size', samples: [bytes / MiB] },
           target: { text: `≤ 1.1×BO + 64 MiB (${limitMiB.toFixed(0)})`, met: (r) => r.median <= limitMiB },
         });
-        rows.push(rss('driver', sep.driverPeakRss), rss('device', sep.devicePeakRss));
+        rows.push(rss('driver', sep.driverPeakRss), rss('device', sep.devicePeakRss), rss('device on ws', sepWs.devicePeakRss));
       }
     } finally {
       await rawServer.child.close();
+      await wsDevice.child.close();
       await device.child.close();
     }
     return rows;

@@ -1,7 +1,7 @@
 // `vgpu-dirty device`: runs the fake device until SIGINT/SIGTERM.
 // stdout carries exactly one line, "listening on ws://HOST:PORT", once the device listens;
 // everything else goes to stderr. Exit codes: 0 clean shutdown, 1 cannot start (listen, log file), 2 bad args.
-import { resolveOptions, startDevice, type DeviceOptions } from '../../device/index.js';
+import { resolveOptions, startDevice, WEBSOCKET_IMPLS, type DeviceOptions, type WebSocketImpl } from '../../device/index.js';
 import { type Feature, U32_MAX } from '../../protocol/index.js';
 import { type CommandIo, type CommandSpec, UsageError, type Values } from './options.js';
 
@@ -34,6 +34,7 @@ export const DEVICE: CommandSpec = {
     { name: 'high-water-mark', type: 'size', min: 1, defaultText: '8m', description: 'backlog bytes before reading pauses' },
     { name: 'hello-timeout', type: 'int', value: 'MS', min: 1, max: MS_HOUR, defaultText: '10000', description: 'close connections silent for this long before hello' },
     { name: 'idle-timeout', type: 'int', value: 'MS', max: 24 * MS_HOUR, defaultText: '60000', description: 'close sessions that send nothing for this long, 0 = never (announced in welcome)' },
+    { name: 'websocket', type: 'string', choices: WEBSOCKET_IMPLS, defaultText: 'own', description: "WebSocket implementation: own (the device's endpoint: unmasks each message while copying it into a reusable buffer) or ws (the ws library's server)" },
     { name: 'log', type: 'string', value: 'FILE', description: 'record every received frame to FILE (VGPULOG1 format)' },
     { name: 'quiet', type: 'flag', description: 'no log lines on stderr' },
     { name: 'fail-nth', type: 'int', min: 1, group: FAULTS, description: "the Nth command fails with code 'injected'" },
@@ -115,6 +116,7 @@ function fromArgs(v: Values, io: CommandIo): { options: DeviceOptions; faults: F
     helloTimeout: n('hello-timeout'),
     idleTimeout: n('idle-timeout'),
     logFile: v.log as string | undefined,
+    websocket: v.websocket as WebSocketImpl | undefined,
     limits: Object.fromEntries(Object.entries(limits).filter(([, x]) => x !== undefined)),
     log: v.quiet === true ? undefined : (line) => io.err.write(`[device] ${line}\n`),
   };
