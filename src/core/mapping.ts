@@ -99,6 +99,22 @@ export class Mapping {
     return pfn < 0 ? null : this.machine.phys.frame(pfn);
   }
 
+  /**
+   * The bytes of pages [pgoff, pgoff + k) as one view (no copy), for the largest k ≤ maxPages
+   * whose frames are consecutive in physical memory; null when pgoff has no frame. Bulk copies
+   * go run by run: a BO populated at once is usually one run, and one copy per run instead of
+   * one per page is what makes writeback's read of guest memory run at memory speed.
+   */
+  frameRun(pgoff: number, maxPages: number): Uint8Array | null {
+    const first = this.pfnAt(pgoff);
+    if (first < 0) return null;
+    const end = Math.min(this.nrPages, pgoff + Math.max(1, maxPages));
+    let k = 1;
+    while (pgoff + k < end && this.pfns[pgoff + k] === first + k) k++;
+    const ps = this.machine.pageSize;
+    return this.machine.phys.bytes.subarray(first * ps, (first + k) * ps);
+  }
+
   /** Number of VMAs mapping any part of this mapping. */
   get mapCount(): number {
     return this.vmas.length;

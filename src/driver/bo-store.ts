@@ -12,6 +12,11 @@ export interface BoStore {
   /** The bytes of BO page i (no copy). */
   page(i: number): Uint8Array;
   /**
+   * The bytes of BO pages [i, i + k) as one view (no copy), for the largest k ≤ maxPages that
+   * are contiguous in memory (k ≥ 1).
+   */
+  pageRun(i: number, maxPages: number): Uint8Array;
+  /**
    * Real memory tracked with userfaultfd write-protect (register, protect,
    * PAGEMAP_SCAN on the region's pages); absent for simulated memory, which
    * the simulated kernel tracks through its page tables.
@@ -31,6 +36,10 @@ export class SimulatedBoStore implements BoStore {
 
   page(i: number): Uint8Array {
     return this.mapping.page(this.offset + i)!;
+  }
+
+  pageRun(i: number, maxPages: number): Uint8Array {
+    return this.mapping.frameRun(this.offset + i, Math.min(maxPages, this.pages - i))!;
   }
 
   release(): void {
@@ -59,8 +68,12 @@ export class RealBoStore implements BoStore {
   }
 
   page(i: number): Uint8Array {
+    return this.pageRun(i, 1);
+  }
+
+  pageRun(i: number, maxPages: number): Uint8Array {
     const ps = this.wp.pageSize;
-    return this.wp.bytes.subarray(i * ps, (i + 1) * ps);
+    return this.wp.bytes.subarray(i * ps, (i + Math.max(1, maxPages)) * ps);
   }
 
   release(): void {

@@ -46,12 +46,12 @@ export class Bo {
 
   /** Copy len bytes at byte offset `from` of the BO into dst at dstOffset (across pages). */
   copyOut(from: number, dst: Uint8Array, dstOffset: number, len: number): void {
-    this.eachChunk(from, len, (page, off, n, done) => dst.set(page.subarray(off, off + n), dstOffset + done));
+    this.eachChunk(from, len, (run, off, n, done) => dst.set(run.subarray(off, off + n), dstOffset + done));
   }
 
   /** Copy src into the BO at byte offset `to` (used for readback: the device DMA-writes guest memory). */
   copyIn(to: number, src: Uint8Array): void {
-    this.eachChunk(to, src.length, (page, off, n, done) => page.set(src.subarray(done, done + n), off));
+    this.eachChunk(to, src.length, (run, off, n, done) => run.set(src.subarray(done, done + n), off));
   }
 
   /** The bytes of BO page i (no copy). */
@@ -96,7 +96,11 @@ export class Bo {
     if (i >= 0) this.resources.splice(i, 1);
   }
 
-  private eachChunk(at: number, len: number, fn: (page: Uint8Array, off: number, n: number, done: number) => void): void {
+  /**
+   * Calls fn for each piece of bytes [at, at + len) that is contiguous in memory: `run` holds
+   * the piece at run[off..off + n), which is bytes [at + done, at + done + n) of the BO.
+   */
+  private eachChunk(at: number, len: number, fn: (run: Uint8Array, off: number, n: number, done: number) => void): void {
     if (!Number.isInteger(at) || !Number.isInteger(len) || at < 0 || len < 0 || at + len > this.size) {
       throw new InvalidArgumentError(`bytes [${at}, ${at + len}) are outside BO ${this.id} of ${this.size} bytes`);
     }
@@ -106,8 +110,9 @@ export class Bo {
       const a = at + done;
       const p = Math.floor(a / ps);
       const off = a - p * ps;
-      const n = Math.min(ps - off, len - done);
-      fn(this.page(p), off, n, done);
+      const run = this.store.pageRun(p, Math.ceil((off + len - done) / ps));
+      const n = Math.min(run.length - off, len - done);
+      fn(run, off, n, done);
       done += n;
     }
   }
