@@ -2,7 +2,7 @@
 // stdout carries exactly one line, "listening on ws://HOST:PORT", once the device listens;
 // everything else goes to stderr. Exit codes: 0 clean shutdown, 1 cannot start (listen, log file), 2 bad args.
 import { resolveOptions, startDevice, WEBSOCKET_IMPLS, type DeviceOptions, type WebSocketImpl } from '../../device/index.js';
-import { type Feature, U32_MAX } from '../../protocol/index.js';
+import { type Feature, FEATURES, U32_MAX } from '../../protocol/index.js';
 import { type CommandIo, type CommandSpec, UsageError, type Values } from './options.js';
 
 const MS_HOUR = 3_600_000;
@@ -17,7 +17,7 @@ export const DEVICE: CommandSpec = {
     { name: 'port', type: 'int', value: 'P', min: 0, max: 65535, default: 0, description: 'TCP port, 0 = ephemeral' },
     { name: 'token', type: 'string', value: 'T', description: "require this token in a driver's hello" },
     { name: 'control-token', type: 'string', value: 'T', description: "accept role 'control' connections (cross-session gpuWrite) whose hello carries this token (must differ from --token)" },
-    { name: 'features', type: 'string', value: 'LIST', defaultText: 'all of surfaces,gpuWrite,digest,stats,seen,fencedWrite', description: 'comma-separated features to offer; ops of the others are answered unknown_op' },
+    { name: 'features', type: 'string', value: 'LIST', defaultText: `all of ${FEATURES.join(',')}`, description: 'comma-separated features to offer; ops of the others are answered unknown_op' },
     { name: 'page-size', type: 'size', min: 1, max: U32_MAX, defaultText: '4096', description: 'digest page size in bytes' },
     { name: 'max-bos', type: 'int', min: 1, defaultText: '4096', description: 'BOs alive at once, whole device' },
     { name: 'max-bo-size', type: 'size', min: 1, max: U32_MAX, defaultText: '256m', description: 'bytes of one BO' },

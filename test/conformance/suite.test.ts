@@ -25,6 +25,12 @@ describe('conformance of the project\'s device', () => {
     assert.equal(r.summary.total, ALL_CASES.length);
   });
 
+  it('on ws\'s server (--websocket ws), the alternative kept for comparison: every case passes as well', async () => {
+    const r = await run({ ...SMALL_DEVICE, websocket: 'ws' });
+    assert.deepEqual(lines(r, 'FAIL'), []);
+    assert.equal(r.results.filter((x) => x.status === 'PASS').length, ALL_CASES.length - 2);
+  });
+
   // Limits and backpressure do not depend on features; they ran above.
   const FEATURE_DEPENDENT = ['tr.', 'hs.', 'enc.', 'seq.', 'fence.', 'order.', 'bo.', 'surf.', 'gpu.', 'digest.', 'stats.', 'ping.', 'feat.', 'atom.', 'rb.', 'seen.', 'spans.', 'err.', 'iso.'];
 

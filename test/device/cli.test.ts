@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { FEATURES } from '../../protocol/index.js';
 import { WireClient } from '../../src/conformance/index.js';
 
 const CLI = 'dist/src/cli/main.js';
@@ -112,5 +113,8 @@ describe('vgpu-dirty device (CLI)', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^Usage: vgpu-dirty device \[options\]/);
     assert.match(r.stdout, /--max-total-bytes SIZE/);
+    // The default named in --help is the device's: every feature (the help once listed six of eight).
+    const help = r.stdout.replace(/\s+/g, ' ');
+    for (const f of FEATURES) assert.ok(new RegExp(`default all of [a-zA-Z,]*\\b${f}\\b`).test(help), `--features default names ${f}`);
   });
 });
