@@ -59,7 +59,9 @@ function putUint(out: Uint8Array, at: number, v: number): number {
  */
 export function encodeSignaledOk(seq: number, fence: number): Uint8Array | null {
   if (!isU32(seq) || !isU32(fence)) return null;
-  const out = new Uint8Array(HEAD.length + uintBytes(seq) + FENCE_KEY.length + uintBytes(fence) + TAIL.length);
+  // From Node's buffer pool (every byte is written below): a Buffer, which ws sends as it is,
+  // where a Uint8Array would be wrapped in one first.
+  const out = Buffer.allocUnsafe(HEAD.length + uintBytes(seq) + FENCE_KEY.length + uintBytes(fence) + TAIL.length);
   out.set(HEAD);
   let at = putUint(out, HEAD.length, seq);
   out.set(FENCE_KEY, at);
