@@ -426,17 +426,19 @@ class RoundOutcome {
   settled = false;
   /** Why it failed; null: it succeeded. */
   failure: Error | null = null;
-  private waiters: Array<(failure: Error | null) => void> = [];
+  /** Rounds waiting for this one (made only when one waits: most rounds settle unwatched). */
+  private waiters: Array<(failure: Error | null) => void> | null = null;
 
   settle(failure: Error | null): void {
     this.settled = true;
     this.failure = failure;
-    for (const w of this.waiters.splice(0)) w(failure);
+    for (const w of this.waiters ?? []) w(failure);
+    this.waiters = null;
   }
 
   /** Resolves with the failure (null: success) once settled. */
   wait(): Promise<Error | null> {
-    return this.settled ? Promise.resolve(this.failure) : new Promise((resolve) => this.waiters.push(resolve));
+    return this.settled ? Promise.resolve(this.failure) : new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 }
 
