@@ -432,8 +432,9 @@ class RoundOutcome {
   settle(failure: Error | null): void {
     this.settled = true;
     this.failure = failure;
-    for (const w of this.waiters ?? []) w(failure);
+    const waiters = this.waiters;
     this.waiters = null;
+    if (waiters !== null) for (const w of waiters) w(failure);
   }
 
   /** Resolves with the failure (null: success) once settled. */
