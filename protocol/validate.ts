@@ -143,10 +143,14 @@ function compiled(schema: Schema): readonly CompiledField[] {
   return c;
 }
 
-/** Copies the schema's fields of a map whose op is known, checking each. */
+/**
+ * Checks the schema's fields of a map whose op is known. The message holds exactly those
+ * fields: the map itself when it is a plain object holding nothing else (the usual case: a
+ * fresh object of the decoder's), else a plain copy of them.
+ */
 function fields(value: Record<string, unknown>, op: string, schema: Schema, seq?: number, fence?: number): DriverMessage | ProtocolError {
-  const out: Record<string, unknown> = { op };
   const c = compiled(schema);
+  let present = 1; // op
   for (let i = 0; i < c.length; i++) {
     const { key, type, optional } = c[i]!;
     const v = value[key];
@@ -156,7 +160,14 @@ function fields(value: Record<string, unknown>, op: string, schema: Schema, seq?
     }
     const problem = checkType(type, v);
     if (problem !== null) return new ProtocolError('bad_message', `${op}.${key}${problem}`, seq, fence, op);
-    out[key] = v;
+    present++;
+  }
+  if (Object.keys(value).length === present && Object.getPrototypeOf(value) === Object.prototype) return value as unknown as DriverMessage;
+  const out: Record<string, unknown> = { op };
+  for (let i = 0; i < c.length; i++) {
+    const { key, optional } = c[i]!;
+    const v = value[key];
+    if (v !== undefined && !(optional && v === null)) out[key] = v;
   }
   return out as unknown as DriverMessage;
 }
