@@ -8,6 +8,11 @@ export class Pacer {
 
   constructor(private readonly bytesPerSecond: number) {}
 
+  /** Whether transfers are paced at all (a bandwidth was set). */
+  get paces(): boolean {
+    return this.bytesPerSecond > 0;
+  }
+
   /** Books a transfer; returns how many ms the caller should wait before applying it. */
   reserve(bytes: number): number {
     if (this.bytesPerSecond === 0 || bytes === 0) return 0;

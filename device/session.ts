@@ -304,6 +304,15 @@ export class Session implements SessionView {
   }
 
   private enqueue(msg: Queued, bytes: number, release: () => void): void {
+    // Nothing queued or being applied, and nothing that would hold this command back: apply it
+    // now (a 1-page sync's frame), the same as the pump would, without the queue's round trip.
+    if (!this.running && this.head === this.queue.length && this.appliesAtOnce(msg, bytes - ITEM_OVERHEAD_BYTES)) {
+      try {
+        return this.applyGuarded(msg);
+      } finally {
+        release();
+      }
+    }
     this.queue.push({ msg, bytes, release });
     this.backlog += bytes;
     if (this.backlog > this.counters.maxBacklog) this.counters.maxBacklog = this.backlog;
@@ -331,6 +340,31 @@ export class Session implements SessionView {
   }
 
   // ---- applying ----
+
+  /**
+   * Whether the pump would apply `msg` at once were it queued now: the session is open, not
+   * stalled, not over the high-water mark, and no DMA pacing applies to it (a paced command
+   * takes the queue, which books and waits).
+   */
+  private appliesAtOnce(msg: Queued, frameBytes: number): boolean {
+    const { faults, pacer, options } = this.host;
+    return this.state === 'open' && !faults.stalled(this.id) && this.outboundBytes() <= options.highWaterMark &&
+      (!pacer.paces || dmaBytes(msg, frameBytes) === 0);
+  }
+
+  /** Applies one command outside the pump; an internal error ends the session as in the pump. */
+  private applyGuarded(msg: Queued): void {
+    try {
+      this.apply(msg);
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  private internalError(e: unknown): void {
+    this.log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    this.shutdown(CloseCode.internalError, 'internal error');
+  }
 
   /** Applies queued commands in order; runs until the queue is empty or the session ends. */
   private async pump(): Promise<void> {
@@ -368,8 +402,7 @@ export class Session implements SessionView {
         if (++applied % BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (e) {
-      this.log(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      this.shutdown(CloseCode.internalError, 'internal error');
+      this.internalError(e);
     } finally {
       this.running = false;
     }
@@ -503,18 +536,22 @@ export class Session implements SessionView {
     if (f.seen !== undefined) this.unseen.acknowledge(f.seen);
     const failure = this.failure;
     this.failure = null;
-    const reply: Signaled =
-      failure === null
-        ? { op: 'signaled', seq: f.seq, fence: f.fence, ok: true }
-        : { op: 'signaled', seq: f.seq, fence: f.fence, ok: false, ...failure };
-    this.emit(reply, this.host.options.fenceLatency + this.host.faults.fenceDelay(this.id));
+    const { encoder, options, faults } = this.host;
+    const delay = options.fenceLatency + faults.fenceDelay(this.id);
+    if (failure === null) return this.emitFrame(encoder.signaledOk(f.seq, f.fence), delay);
+    const reply: Signaled = { op: 'signaled', seq: f.seq, fence: f.fence, ok: false, ...failure };
+    this.emit(reply, delay);
   }
 
   // ---- output ----
 
   /** Encodes now (so views into BOs or frames are copied now) and sends in order after `delay` ms. */
   private emit(msg: DeviceMessage, delay = 0): void {
-    const bytes = this.host.encoder.encode(msg);
+    this.emitFrame(this.host.encoder.encode(msg), delay);
+  }
+
+  /** Sends an encoded message in order after `delay` ms. */
+  private emitFrame(bytes: Uint8Array, delay = 0): void {
     if (delay <= 0 && this.outbox.length === 0) return this.sendNow(bytes);
     this.outbox.push({ bytes, at: performance.now() + delay });
     this.outboxBytes += bytes.length;

@@ -155,7 +155,7 @@ export class Namespace {
     if (typeof bytes === 'string') throw new ProtocolError('bad_message', `writeSpans.data: ${bytes}`, seq);
     for (let i = 0, at = 0; i < n; i++) {
       const length = spans.length(i);
-      bo.data.set(bytes.subarray(at, at + length), spans.offset(i));
+      bo.data.set(length === bytes.length ? bytes : bytes.subarray(at, at + length), spans.offset(i));
       at += length;
     }
     return total;

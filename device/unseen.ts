@@ -50,6 +50,7 @@ export class UnseenWrites {
   applyKeeping(bo: number, bytes: Uint8Array | undefined, seen: number | undefined, apply: () => number): number {
     if (seen === undefined || bytes === undefined) return apply();
     this.acknowledge(seen);
+    if (this.log.length === 0) return apply(); // nothing announced is unacknowledged (the usual case)
     const keep = this.log.filter((e) => e.bo === bo);
     if (keep.length === 0) return apply();
     const saved = keep.map((e) => bytes.slice(e.start, e.end));

@@ -6,6 +6,7 @@ import { Packr } from 'msgpackr';
 import { U32_MAX } from './constants.js';
 import type { DeviceMessage, DriverMessage, Message } from './messages.js';
 import { decodeStrict, MalformedError, type Decoded } from './msgpack.js';
+import { decodeSignaledOk, encodeSignaledOk } from './signal-frame.js';
 import { parseDeviceMessage, parseDriverMessage, ProtocolError } from './validate.js';
 
 const STANDARD = {
@@ -26,6 +27,11 @@ export class Encoder {
 
   encode(msg: Message): Uint8Array {
     return this.packr.pack(widen(msg));
+  }
+
+  /** The frame of `{op: 'signaled', seq, fence, ok: true}`: the bytes encode() writes, written directly (signal-frame.ts). */
+  signaledOk(seq: number, fence: number): Uint8Array {
+    return encodeSignaledOk(seq, fence) ?? this.encode({ op: 'signaled', seq, fence, ok: true });
   }
 }
 
@@ -52,6 +58,8 @@ export function decodeDriverFrame(frame: Uint8Array, ops?: ReadonlySet<string>):
 
 /** What a driver does with a received frame: decode, then validate. */
 export function decodeDeviceFrame(frame: Uint8Array): DeviceMessage | ProtocolError {
+  const signaled = decodeSignaledOk(frame); // the frame ending every sync, read without the general decoder
+  if (signaled !== null) return signaled;
   const d = decodeFrame(frame);
   return d instanceof ProtocolError ? d : parseDeviceMessage(d.value, d.problem);
 }

@@ -44,12 +44,12 @@ export function decodeStrict(frame: Uint8Array): Decoded {
 class Reader {
   pos = 0;
   problem: string | undefined;
-  private readonly view: DataView;
+  /** For floats only, made on first use: a DataView costs more than decoding a small frame. */
+  private floats: DataView | null = null;
   /** The same bytes as a Buffer, for its native latin1 slicing of ASCII strs. */
   private readonly bytes: Buffer;
 
   constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
@@ -67,16 +67,16 @@ class Reader {
       case 0xc4: return this.bin(this.uint(1));
       case 0xc5: return this.bin(this.uint(2));
       case 0xc6: return this.bin(this.uint(4));
-      case 0xca: return this.view.getFloat32(this.take(4));
-      case 0xcb: return this.view.getFloat64(this.take(8));
+      case 0xca: return this.floatView().getFloat32(this.take(4));
+      case 0xcb: return this.floatView().getFloat64(this.take(8));
       case 0xcc: return this.uint(1);
       case 0xcd: return this.uint(2);
       case 0xce: return this.uint(4);
       case 0xcf: return this.uint(4) * 2 ** 32 + this.uint(4); // ≥ 2^53 is inexact; validators reject it
-      case 0xd0: return this.view.getInt8(this.take(1));
-      case 0xd1: return this.view.getInt16(this.take(2));
-      case 0xd2: return this.view.getInt32(this.take(4));
-      case 0xd3: return this.view.getInt32(this.take(4)) * 2 ** 32 + this.uint(4);
+      case 0xd0: return (this.uint(1) << 24) >> 24;
+      case 0xd1: return (this.uint(2) << 16) >> 16;
+      case 0xd2: return this.uint(4) | 0;
+      case 0xd3: return (this.uint(4) | 0) * 2 ** 32 + this.uint(4);
       case 0xd9: return this.str(this.uint(1));
       case 0xda: return this.str(this.uint(2));
       case 0xdb: return this.str(this.uint(4));
@@ -180,9 +180,17 @@ class Reader {
     return this.buf.subarray(at, at + n);
   }
 
+  /** A big-endian unsigned int of 1, 2 or 4 bytes. */
   private uint(bytes: 1 | 2 | 4): number {
     const at = this.take(bytes);
-    return bytes === 1 ? this.buf[at]! : bytes === 2 ? this.view.getUint16(at) : this.view.getUint32(at);
+    const b = this.buf;
+    if (bytes === 1) return b[at]!;
+    if (bytes === 2) return (b[at]! << 8) | b[at + 1]!;
+    return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+  }
+
+  private floatView(): DataView {
+    return (this.floats ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   private byte(): number {

@@ -143,6 +143,9 @@ export class DeviceConnection {
   private backoff: number;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly encoder = new Encoder();
+  /** welcome.features as a set, and the list it was made from (see offers). */
+  private featureSet: ReadonlySet<string> = new Set();
+  private featuresOf: readonly string[] | null = null;
   /** Told of every deviceWrite before options.onDeviceWrite (the writeback engine's last-sent copies). */
   private readonly deviceWriteObservers: Array<(msg: DeviceWrite) => void> = [];
 
@@ -152,7 +155,14 @@ export class DeviceConnection {
 
   /** Whether the current session's device announced `feature` (docs/protocol.md §6.2): optional ops and fields are used only then. */
   offers(feature: string): boolean {
-    return this.welcome?.features.includes(feature) ?? false;
+    const features = this.welcome?.features;
+    if (features === undefined) return false;
+    // Asked several times per frame: a set per features list rather than a scan of it each time.
+    if (this.featuresOf !== features) {
+      this.featureSet = new Set(features);
+      this.featuresOf = features;
+    }
+    return this.featureSet.has(feature);
   }
 
   get isOpen(): boolean {
@@ -405,15 +415,17 @@ export class DeviceConnection {
       case 'signaled': {
         // Everything sent before this fence was applied or rejected, and rejections were
         // answered (in order) before this signal: unanswered watched commands were applied.
-        for (const [seq, w] of this.watched) {
+        for (const seq of this.watched.keys()) {
           if (seq > msg.seq) break;
+          const w = this.watched.get(seq)!;
           this.watched.delete(seq);
           w.applied?.();
         }
         // Fences signal in order: one still pending below this id will never be signalled
         // (its frame was rejected before the device could read it). Never leave it hanging.
-        for (const [id, pending] of this.fences) {
+        for (const id of this.fences.keys()) {
           if (id >= msg.fence) break;
+          const pending = this.fences.get(id)!;
           this.fences.delete(id);
           pending.reject(new DeviceError('fence_lost', `fence ${id} was never signalled; fence ${msg.fence} was`, undefined));
         }

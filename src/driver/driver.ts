@@ -109,10 +109,10 @@ export class Driver {
       ...options.writeback,
       // Guest memory must hold the device's changes before any page of it is read for upload,
       // and the device must know an object before anything is uploaded to it.
-      beforeRound: async () => {
-        await this.readbackAll();
-        this.refusedDestroys.resendDue(); // frees device memory the defines below may need
-        this.defineRefused();
+      beforeRound: () => {
+        // Nothing to read back (the common case): no await, the round goes on at once.
+        if (this.space.all.some(awaitsReadback)) return this.readbackAll().then(() => this.defineDue());
+        this.defineDue();
       },
     });
   }
@@ -383,8 +383,13 @@ export class Driver {
 
   /** Read back every BO with device changes guest memory lacks. */
   private async readbackAll(): Promise<void> {
-    // A readback in flight has taken its ranges out of deviceRanges already: wait for it too.
-    for (const bo of this.space.all) if (bo.deviceRanges.length > 0 || bo.readback !== null) await this.readback(bo);
+    for (const bo of this.space.all) if (awaitsReadback(bo)) await this.readback(bo);
+  }
+
+  /** Send again what the device refused to destroy or define, now that it may have room. */
+  private defineDue(): void {
+    this.refusedDestroys.resendDue(); // frees device memory the defines below may need
+    this.defineRefused();
   }
 
   /**
@@ -459,6 +464,11 @@ export class Driver {
     if (!this.conn.isOpen) throw new DeviceLostError('no device session: cannot define objects now');
   }
 
+}
+
+/** Whether guest memory lacks device changes of bo (a readback in flight has taken its ranges already: it counts too). */
+function awaitsReadback(bo: Bo): boolean {
+  return bo.deviceRanges.length > 0 || bo.readback !== null;
 }
 
 /** Bytes of a readbackData reply besides its data: the map and its fixed fields, and per range. */

@@ -15,8 +15,11 @@ export interface WritebackOptions {
   maxBatchBytes?: number;
   /** Batches sent but not yet signalled by the device (default 4): the window. */
   windowBatches?: number;
-  /** Awaited at the start of every round (the driver lands pending readbacks here). */
-  beforeRound?: () => Promise<void>;
+  /**
+   * Run at the start of every round, awaited when it returns a promise (the driver lands
+   * pending readbacks here; with none pending it returns nothing, and the round goes on at once).
+   */
+  beforeRound?: () => Promise<void> | void;
   /** How DMA frames are encoded (default 'auto'; see Encoding in encoding.ts). */
   encoding?: Encoding;
   /**
@@ -95,17 +98,20 @@ export class WritebackEngine {
   private inFlight = 0;
   private readonly pool: Uint8Array[] = [];
   private readonly wakers: Array<() => void> = [];
-  private submitting: Promise<void> | null = null;
+  /** A round is scanning and sending (until its last frame is handed to ws, or it fails). */
+  private submitting = false;
+  /** Starts the round that flush() calls made while submitting have joined (null: none). */
+  private startQueued: (() => void) | null = null;
   private queued: Promise<FlushResult> | null = null;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
-  /** Outcome (null: success) of the latest round begun, while it is unsettled; null once settled. */
-  private lastRound: Promise<Error | null> | null = null;
+  /** The latest round begun, while it is unsettled; null once settled. */
+  private lastRound: RoundOutcome | null = null;
 
-  private readonly beforeRound: () => Promise<void>;
+  private readonly beforeRound: () => Promise<void> | void;
 
   constructor(private readonly conn: DeviceConnection, private readonly bos: () => Iterable<Bo>, opts: WritebackOptions = {}) {
-    this.beforeRound = opts.beforeRound ?? (() => Promise.resolve());
+    this.beforeRound = opts.beforeRound ?? (() => undefined);
     this.maxBatchBytes = opts.maxBatchBytes ?? 1 << 20;
     this.windowBatches = opts.windowBatches ?? 4;
     requireInteger('maxBatchBytes', this.maxBatchBytes, 64 * 1024, 1 << 30);
@@ -126,8 +132,8 @@ export class WritebackEngine {
     this.stats.flushCalls++;
     if (this.closed) return Promise.reject(new CancelledError('writeback engine closed'));
     const t0 = performance.now();
-    if (this.submitting === null) return this.begin(t0);
-    this.queued ??= this.submitting.then(() => {
+    if (!this.submitting) return this.begin(t0);
+    this.queued ??= new Promise<void>((start) => (this.startQueued = start)).then(() => {
       this.queued = null;
       return this.begin(t0);
     });
@@ -154,32 +160,35 @@ export class WritebackEngine {
   }
 
   private begin(t0: number): Promise<FlushResult> {
-    let submitted!: () => void;
-    const s = new Promise<void>((r) => (submitted = r));
-    this.submitting = s;
+    this.submitting = true;
     // A round takes only what is dirty when it scans; what an earlier round still in flight
     // carried is dirty again only once that round has failed. So a round that began while an
     // earlier one was unsettled succeeds only if that one did: otherwise bytes written before
     // this flush() may be missing. (An earlier round settled by now re-dirtied before our scan.)
     const earlier = this.lastRound;
-    const round = this.round(t0, submitted);
-    const done = earlier === null ? round : round.then(async (r) => {
-      const failed = await earlier;
-      if (failed !== null && needsReupload(failed)) throw failed;
-      return r;
-    });
-    const outcome = done.then(() => null, (e: Error) => e);
+    const outcome = new RoundOutcome();
     this.lastRound = outcome;
-    void outcome.then(() => {
+    const done = this.round(t0, earlier);
+    const settle = (failure: Error | null): void => {
       if (this.lastRound === outcome) this.lastRound = null;
-    });
-    void s.then(() => {
-      if (this.submitting === s) this.submitting = null;
-    });
+      outcome.settle(failure);
+    };
+    done.then(() => settle(null), settle);
     return done;
   }
 
-  private async round(t0: number, submitted: () => void): Promise<FlushResult> {
+  /**
+   * The round being submitted has handed its last frame to ws, or failed: the round that
+   * flush() calls joined meanwhile begins. Until it has, later calls join it too.
+   */
+  private submitted(): void {
+    const start = this.startQueued;
+    this.startQueued = null;
+    if (start === null) this.submitting = false;
+    else start();
+  }
+
+  private async round(t0: number, earlier: RoundOutcome | null): Promise<FlushResult> {
     const fences: Array<Promise<Signaled>> = [];
     const carried = new Set<Resource>();
     const sentPages = new Map<Bo, Bitmap>();
@@ -191,7 +200,8 @@ export class WritebackEngine {
     let batches = 0;
     try {
       if (!this.conn.isOpen) throw new DeviceLostError('no device session');
-      await this.beforeRound();
+      const before = this.beforeRound();
+      if (before !== undefined) await before;
       this.stats.rounds++;
       const scan0 = performance.now();
       for (const bo of this.bos()) {
@@ -220,15 +230,25 @@ export class WritebackEngine {
       }
       if (fences.length === 0) fences.push(this.conn.fence());
     } catch (e) {
-      submitted();
+      this.submitted();
       this.sent.forgetAll(); // frames of this round may not have been sent or applied
       await Promise.allSettled(fences);
       this.sent.forgetAll();
       if (needsReupload(e)) for (const res of carried) res.markAllDirty();
       throw e;
     }
-    submitted();
-    const results = await Promise.allSettled(fences);
+    this.submitted();
+    let results: PromiseSettledResult<Signaled>[];
+    if (fences.length === 1) {
+      // A small flush has one fence: awaited as it is, without Promise.allSettled's bookkeeping.
+      try {
+        results = [{ status: 'fulfilled', value: await fences[0]! }];
+      } catch (reason) {
+        results = [{ status: 'rejected', reason }];
+      }
+    } else {
+      results = await Promise.allSettled(fences);
+    }
     const failed = roundFailure(results, frames) ?? refusedMeanwhile(carried) ?? leftBehind;
     if (failed !== null) {
       // The device applied an unknown part of what this round (and rounds after it) sent.
@@ -242,6 +262,10 @@ export class WritebackEngine {
     let pagesSent = 0;
     for (const pages of sentPages.values()) pagesSent += pages.count();
     this.stats.pagesSent += pagesSent;
+    if (earlier !== null) {
+      const failed = earlier.settled ? earlier.failure : await earlier.wait();
+      if (failed !== null && needsReupload(failed)) throw failed;
+    }
     const last = results[results.length - 1]!;
     return { fence: last.status === 'fulfilled' ? last.value.fence : -1, pagesTransferred, pagesSent, payloadBytes, batches, latencyMs: performance.now() - t0 };
   }
@@ -254,6 +278,9 @@ export class WritebackEngine {
   private takeUploads(carried: Set<Resource>): { pieces: Upload[]; refusal: DeviceError | null } {
     const pieces: Upload[] = [];
     let refusal: DeviceError | null = null;
+    // A device without surfaces takes a surface's rows as plain writes at their BO offsets;
+    // span frames carry them that way too (the same bytes, and deltas apply).
+    const asRanges = !this.conn.offers('surfaces') || this.chooser.batch((f) => this.conn.offers(f)).spans;
     for (const bo of this.bos()) {
       for (const res of bo.resources) {
         if (!res.hasDirty()) continue;
@@ -263,11 +290,10 @@ export class WritebackEngine {
           continue;
         }
         carried.add(res);
-        const taken = res.takeUploads();
-        // A device without surfaces takes a surface's rows as plain writes at their BO offsets;
-        // span frames carry them that way too (the same bytes, and deltas apply).
-        const asRanges = !this.conn.offers('surfaces') || this.chooser.batch((f) => this.conn.offers(f)).spans;
-        pieces.push(...(asRanges ? taken.flatMap(boxRowsAsRanges) : taken));
+        for (const u of res.takeUploads()) {
+          if (u.kind === 'box' && asRanges) pieces.push(...boxRowsAsRanges(u));
+          else pieces.push(u);
+        }
       }
     }
     return { pieces, refusal };
@@ -391,7 +417,29 @@ export class WritebackEngine {
   }
 
   private wake(): void {
-    for (const w of this.wakers.splice(0)) w();
+    if (this.wakers.length > 0) for (const w of this.wakers.splice(0)) w();
+  }
+}
+
+/** How a round turned out, for the rounds that began while it was unsettled. */
+class RoundOutcome {
+  settled = false;
+  /** Why it failed; null: it succeeded. */
+  failure: Error | null = null;
+  /** Rounds waiting for this one (made only when one waits: most rounds settle unwatched). */
+  private waiters: Array<(failure: Error | null) => void> | null = null;
+
+  settle(failure: Error | null): void {
+    this.settled = true;
+    this.failure = failure;
+    const waiters = this.waiters;
+    this.waiters = null;
+    if (waiters !== null) for (const w of waiters) w(failure);
+  }
+
+  /** Resolves with the failure (null: success) once settled. */
+  wait(): Promise<Error | null> {
+    return this.settled ? Promise.resolve(this.failure) : new Promise((resolve) => (this.waiters ??= []).push(resolve));
   }
 }
 

@@ -56,6 +56,26 @@ describe('flow control', () => {
     }
   });
 
+  it('a command arriving while an earlier one waits for DMA pacing is applied after it, not at once', async () => {
+    // The pump takes a paced write off the queue and sleeps before applying it: the queue is
+    // empty then, but a fence arriving meanwhile must still wait for the write.
+    const paced = await startDevice({ bandwidth: 1024 * KiB, highWaterMark: hwm, limits });
+    const c = await WireClient.session(paced.url);
+    try {
+      c.cmd({ op: 'defineBo', bo: 1, size: 48 * KiB });
+      await c.fence();
+      const data = Buffer.alloc(48 * KiB, 9);
+      c.cmd({ op: 'write', bo: 1, ranges: [[0, data]] }); // 48 KiB at 1 MiB/s: applied ~47 ms later
+      await new Promise((r) => setTimeout(r, 10));
+      const fence = c.cmd({ op: 'fence', fence: 2 });
+      assert.deepEqual(await c.next(), { op: 'signaled', seq: fence, fence: 2, ok: true });
+      assert.equal(paced.session(c.welcome!.session)!.bo(1)![0], 9, 'the fence was signalled after the write before it');
+    } finally {
+      await c.close();
+      await paced.close();
+    }
+  });
+
   it('holds commands while stalled, answers ping, and applies them on release', async () => {
     const c = await WireClient.session(device.url);
     try {

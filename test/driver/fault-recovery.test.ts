@@ -118,6 +118,29 @@ test('a flush overlapping an earlier one that fails does not resolve without the
   }
 });
 
+test('a flush that began while an earlier one was unsettled fails with it, also when that one failed long before this one\'s fence', async () => {
+  // Paced at 8 MB/s, the second round's 62 pages take ~30 ms to apply: the first round's
+  // refusal has settled by the time the second's fence is signalled.
+  const env = await online({ bandwidth: 8_000_000 });
+  try {
+    const { drv, dev, machine, mm } = env;
+    const { bo, v } = env.buffer(64);
+    await drv.flush();
+    machine.cpus[0]!.write8(mm, v.start + PS, 11);
+    dev.faults.failNth(1, { message: 'first round refused' });
+    const first = drv.flush().then(() => 'resolved', (e: Error) => e.message);
+    for (let p = 2; p < 64; p++) machine.cpus[0]!.write8(mm, v.start + p * PS, 22);
+    const second = drv.flush().then(() => 'resolved', (e: Error) => e.message);
+    assert.match(await first, /first round refused/);
+    assert.match(await second, /first round refused/, 'the first round\'s page is not on the device: the second flush must not resolve');
+    assert.equal(dev.sessions()[0]!.bo(bo.id)![PS], 0);
+    await drv.flush();
+    assert.deepEqual((await drv.verifyCoherent(bo)).differing, []);
+  } finally {
+    await env.close();
+  }
+});
+
 test('a refused destroy is sent again: the device frees the memory that later definitions need', async () => {
   const env = await online({ limits: { maxTotalBytes: 8 * PS } });
   try {

@@ -74,6 +74,9 @@ describe('validate', () => {
 
   it('drops unknown keys and accepts nil for optional fields', () => {
     assert.deepEqual(parseDriverMessage({ op: 'stats', seq: 1, extra: 'x' }), { op: 'stats', seq: 1 });
+    assert.deepEqual(parseDriverMessage({ seq: 1, extra: undefined, op: 'stats' }), { op: 'stats', seq: 1 });
+    assert.deepEqual(parseDriverMessage(Object.assign(Object.create(null), { op: 'stats', seq: 1 })), { op: 'stats', seq: 1 }, 'always a plain object');
+    assert.deepEqual(parseDriverMessage({ op: 'fence', seq: 2, fence: 3, seen: null }), { op: 'fence', seq: 2, fence: 3 });
     assert.deepEqual(parseDriverMessage({ op: 'hello', min: 1, max: 1, token: null }), { op: 'hello', min: 1, max: 1 });
   });
 
