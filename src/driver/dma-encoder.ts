@@ -5,7 +5,22 @@ import { encodeSpanData, SPAN_ENTRY_BYTES } from '../../protocol/index.js';
 export class FrameBytes {
   protected pos = 0;
 
-  constructor(readonly buf: Uint8Array) {}
+  constructor(private target: Uint8Array) {}
+
+  /** The buffer frames are written into. */
+  get buf(): Uint8Array {
+    return this.target;
+  }
+
+  /**
+   * Writes the next frame into `buf` (a staging buffer): one writer serves every frame of an
+   * engine, so a 1-page sync allocates no writer and no span table.
+   */
+  into(buf: Uint8Array): this {
+    this.target = buf;
+    this.pos = 0;
+    return this;
+  }
 
   get length(): number {
     return this.pos;

@@ -98,6 +98,9 @@ export class WritebackEngine {
   private inFlight = 0;
   private readonly pool: Uint8Array[] = [];
   private readonly wakers: Array<() => void> = [];
+  /** Frames are filled one at a time (encode() is synchronous): one writer of each kind. */
+  private readonly dmaWriter = new DmaFrameWriter(new Uint8Array(0));
+  private readonly spanWriter = new SpanFrameWriter(new Uint8Array(0));
   /** A round is scanning and sending (until its last frame is handed to ws, or it fails). */
   private submitting = false;
   /** Starts the round that flush() calls made while submitting have joined (null: none). */
@@ -307,7 +310,8 @@ export class WritebackEngine {
     let batches = 0;
     let deferredPages = 0;
     while (uploads.length > 0) {
-      const buf = await this.slot(limit);
+      // No await when a slot is free: a 1-page sync goes out in the same tick as its scan.
+      const buf = this.freeSlot(limit) ?? (await this.slot(limit));
       // The device changed pages while we waited: those pieces wait for their readback.
       deferredPages += deferDeviceNewer(uploads);
       if (uploads.length === 0) {
@@ -371,7 +375,7 @@ export class WritebackEngine {
     const offers = (f: string): boolean => this.conn.offers(f);
     const enc = this.chooser.batch(offers);
     if (!enc.spans) {
-      const writer = new DmaFrameWriter(buf);
+      const writer = this.dmaWriter.into(buf);
       const payload = fillBatch(writer, uploads, header);
       return { frame: writer.finish(), payload };
     }
@@ -379,7 +383,7 @@ export class WritebackEngine {
       this.sent.forgetAll(); // a new session's device holds nothing we sent before
       this.sentSession = this.conn.sessions;
     }
-    const writer = new SpanFrameWriter(buf);
+    const writer = this.spanWriter.into(buf);
     const payload = fillSpans(writer, uploads, header, enc.delta ? this.sent : null);
     const codec = this.chooser.codec(writer.data, offers);
     const { frame, codecUsed } = writer.finish(codec);
@@ -396,19 +400,24 @@ export class WritebackEngine {
   /** Wait for a window slot and a free staging buffer of `size` bytes. */
   private async slot(size: number): Promise<Uint8Array> {
     for (;;) {
-      if (this.closed) throw new CancelledError('writeback engine closed');
-      if (!this.conn.isOpen) throw new DeviceLostError('device session lost during writeback');
-      if (this.inFlight < this.windowBatches) {
-        const buf = this.pool.pop();
-        if (buf !== undefined && buf.length === size) return buf;
-        if (buf === undefined && this.stats.stagingBuffers < this.windowBatches) {
-          this.stats.stagingBuffers++;
-          return new Uint8Array(size);
-        }
-        if (buf !== undefined) return new Uint8Array(size); // limit changed: replace
-      }
+      const buf = this.freeSlot(size);
+      if (buf !== null) return buf;
       await new Promise<void>((r) => this.wakers.push(r));
     }
+  }
+
+  /** A window slot and staging buffer if one is free now, else null (slot() waits for one). */
+  private freeSlot(size: number): Uint8Array | null {
+    if (this.closed) throw new CancelledError('writeback engine closed');
+    if (!this.conn.isOpen) throw new DeviceLostError('device session lost during writeback');
+    if (this.inFlight >= this.windowBatches) return null;
+    const buf = this.pool.pop();
+    if (buf !== undefined && buf.length === size) return buf;
+    if (buf === undefined && this.stats.stagingBuffers < this.windowBatches) {
+      this.stats.stagingBuffers++;
+      return new Uint8Array(size);
+    }
+    return buf !== undefined ? new Uint8Array(size) : null; // limit changed: replace
   }
 
   private release(buf: Uint8Array): void {

@@ -97,3 +97,34 @@ test('a span frame keeps room for its table: room() shrinks with every entry, an
   assert.ok(frame.length <= 4096);
   assert.ok(!(decodeDriverFrame(frame) instanceof ProtocolError));
 });
+
+test('one writer serves frame after frame (into()): a frame carries only its own entries, in its own buffer', async () => {
+  const { SpanFrameWriter } = await import('../../src/index.js');
+  const { SpanTable } = await import('../../protocol/index.js');
+  const spans = new SpanFrameWriter(new Uint8Array(0));
+  const first = new Uint8Array(1 << 16);
+  spans.into(first).beginWriteSpans(1, 1, undefined, undefined);
+  for (let i = 0; i < 600; i++) spans.addSpan(i * 20, 4, (b, at) => b.fill(1, at, at + 4)); // grows the table
+  spans.finish('none');
+  const second = new Uint8Array(1024);
+  spans.into(second).beginWriteSpans(2, 5, undefined, 3);
+  spans.addSpan(40, 2, (b, at) => b.set([8, 9], at));
+  const { frame } = spans.finish('none');
+  assert.equal(frame.buffer, second.buffer, 'written into the buffer given last');
+  const msg = decodeDriverFrame(frame);
+  assert.ok(!(msg instanceof ProtocolError) && msg.op === 'writeSpans', String(msg));
+  assert.deepEqual([msg.seq, msg.bo, msg.fence, [...msg.data]], [2, 5, 3, [8, 9]]);
+  const table = new SpanTable(msg.spans);
+  assert.deepEqual([table.count, table.offset(0), table.length(0)], [1, 40, 2]);
+
+  const dma = new DmaFrameWriter(new Uint8Array(0));
+  dma.into(new Uint8Array(4096)).beginWrite(1, 1, undefined);
+  dma.addRange(0, 8, (b, at) => b.fill(1, at, at + 8));
+  dma.addRange(100, 8, (b, at) => b.fill(1, at, at + 8));
+  dma.finish();
+  dma.into(new Uint8Array(4096)).beginWrite(2, 7, undefined);
+  dma.addRange(16, 2, (b, at) => b.set([3, 4], at));
+  const w = decodeDriverFrame(dma.finish());
+  assert.ok(!(w instanceof ProtocolError) && w.op === 'write', String(w));
+  assert.deepEqual(w.ranges.map(([o, d]) => [o, [...d]]), [[16, [3, 4]]]);
+});
