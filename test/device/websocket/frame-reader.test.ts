@@ -51,7 +51,10 @@ const messageArb = fc
     keys: fc.array(keyArb, { minLength: 8, maxLength: 8 }),
     wide: fc.boolean(),
   })
-  .map(({ binary, payload, cuts, controls, keys, wide }) => {
+  .map(({ binary, payload: bytes, cuts, controls, keys, wide }) => {
+    // A text message must be UTF-8: the bytes read as Latin-1 characters, encoded (cuts may
+    // still split a character between fragments).
+    const payload = binary ? bytes : Buffer.from(Buffer.from(bytes).toString('latin1'), 'utf8');
     const points = [...new Set(cuts.filter((c) => c > 0 && c < payload.length))].sort((a, b) => a - b);
     const pieces = [0, ...points, payload.length].slice(1).map((to, i, all) => payload.subarray(i === 0 ? 0 : all[i - 1]!, to));
     if (pieces.length === 0) pieces.push(payload);
