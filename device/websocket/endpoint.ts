@@ -162,9 +162,9 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
         this.closeReceived = true;
         this.closeCode = code;
         this.closeReason = reason;
-        // Echo the code (1005, "no status", echoes as an empty close frame), then end.
+        // Echo the code and reason (1005, "no status", echoes as an empty close frame), then end.
         if (this.closeSent) this.socket.end();
-        else this.close(code, '');
+        else this.close(code, reason);
       },
     };
   }

@@ -157,6 +157,7 @@ describe('websocket endpoint on the wire', () => {
 
   const refusals: [string, string[], number, RegExp?][] = [
     ['a POST', UPGRADE_LINES.map((l, i) => (i === 0 ? 'POST / HTTP/1.1' : l)), 405],
+    ['HTTP/1.0', UPGRADE_LINES.map((l, i) => (i === 0 ? 'GET / HTTP/1.0' : l)), 400],
     ['Upgrade: h2c', UPGRADE_LINES.map((l) => (l.startsWith('Upgrade:') ? 'Upgrade: h2c' : l)), 400],
     ['no key', UPGRADE_LINES.filter((l) => !l.startsWith('Sec-WebSocket-Key')), 400],
     ['a key of 15 bytes', UPGRADE_LINES.map((l) => (l.startsWith('Sec-WebSocket-Key') ? 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j' : l)), 400],
@@ -211,12 +212,13 @@ describe('websocket endpoint on the wire', () => {
     });
   }
 
-  it('answers a client close frame by echoing its code, then ends the connection', async () => {
+  it('answers a client close frame by echoing its code and reason, then ends the connection', async () => {
     let closeEvent: [number, string] | undefined;
     h.onSocket = (s) => s.on('close', (c, reason) => (closeEvent = [c, reason]));
     const r = await rawExchange(h.port, UPGRADE_LINES, [closeFrame(1001, 'bye')]);
     const close = serverFrames(r.body).find((f) => f.opcode === 8);
     assert.equal(close?.payload.readUInt16BE(0), 1001);
+    assert.equal(close?.payload.subarray(2).toString(), 'bye', 'the reason echoed, as ws does');
     assert.ok(r.closed);
     await new Promise((res) => setTimeout(res, 20));
     assert.deepEqual(closeEvent, [1001, 'bye']);

@@ -2,6 +2,7 @@
 // the connection, closes after violations, codes that never go on the wire.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import type { DeviceSocket } from '../../../device/websocket/socket.js';
 import { clientFrame, closeFrame, rawConnect, serverFrames, type RawClient } from './frames.js';
 import { closed, Harness } from './harness.js';
@@ -110,6 +111,51 @@ describe('websocket endpoint (own) against strict and hostile peers', () => {
       assert.deepEqual(events, ['message 1', 'message 2', 'message 3', 'close']);
     });
   }
+
+  it('while paused it stops reading the socket: TCP pushes back on the client', async () => {
+    let rawSocket: Socket | undefined;
+    const onUpgrade = (_req: unknown, socket: Socket): void => void (rawSocket = socket);
+    h.http.prependListener('upgrade', onUpgrade);
+    const { server: pending, client } = await open();
+    h.http.off('upgrade', onUpgrade);
+    const server = await pending;
+    let delivered = 0;
+    server.on('message', (_d, _b, release) => {
+      delivered++;
+      release();
+      server.pause();
+    });
+    // 32 MiB in messages of 1000 bytes (under maxPayload), far beyond what socket buffers hold.
+    const frame = clientFrame({ opcode: 2, payload: Buffer.alloc(1000, 5) });
+    const burst = Buffer.concat(Array.from({ length: 1024 }, () => frame));
+    let written = 0;
+    while (written < 32 << 20 && client.socket.write(burst)) written += burst.length;
+    await sleep(300);
+    const read = rawSocket!.bytesRead;
+    assert.equal(delivered, 1, 'nothing delivered while paused');
+    assert.ok(read < 4 << 20, `the endpoint read ${read} bytes while paused`);
+    assert.ok(client.socket.writableLength > 0, 'the client is pushed back');
+    // (A paused endpoint would see the client's FIN only after resuming: it is behind the data.)
+    const c = closed(server);
+    server.terminate();
+    await c;
+    client.socket.destroy();
+  });
+
+  it("a reset in the middle of a frame: 'close' once with 1006, the error reported", async () => {
+    const { server: pending, client } = await open();
+    const server = await pending;
+    const events: string[] = [];
+    server.on('message', () => events.push('message'));
+    server.on('error', (e: NodeJS.ErrnoException) => events.push(`error ${e.code}`));
+    server.on('close', (code) => events.push(`close ${code}`));
+    client.socket.write(clientFrame({ opcode: 2, payload: Buffer.alloc(1000, 1) }).subarray(0, 600));
+    await sleep(50);
+    client.socket.resetAndDestroy();
+    await until(() => events.some((e) => e.startsWith('close')), "'close'");
+    await sleep(50);
+    assert.deepEqual(events, ['error ECONNRESET', 'close 1006']);
+  });
 
   it('a violation after its own close frame ends the connection at once (no close frame will be read)', async () => {
     const { server: pending, client } = await open();
