@@ -233,4 +233,14 @@ describe('websocket endpoint lifetime', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /served 3 connections/);
   });
+
+  for (const impl of ['own', 'ws']) {
+    it(`a device (${impl}) closing with connections in the middle of a message keeps nothing alive`, () => {
+      const script = fileURLToPath(new URL('./shutdown-child.js', import.meta.url));
+      const r = spawnSync(process.execPath, [script, impl], { timeout: 20_000, encoding: 'utf8' });
+      assert.equal(r.signal, null, `exited by itself (stderr: ${r.stderr})`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`closed with ${impl}`));
+    });
+  }
 });
