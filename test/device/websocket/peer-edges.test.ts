@@ -97,9 +97,11 @@ describe('websocket endpoint (own) against strict and hostile peers', () => {
         if (first === 1) server.pause();
       });
       server.on('close', () => events.push('close'));
-      // One write: all three are in the endpoint's hands before the peer goes.
-      client.socket.write(Buffer.concat([1, 2, 3].map((i) => clientFrame({ opcode: 2, payload: Buffer.alloc(10, i) }))));
+      // 1 and 2 in one read (2 waits in the endpoint), 3 after the pause (it waits in the socket).
+      const frame = (i: number): Buffer => clientFrame({ opcode: 2, payload: Buffer.alloc(10, i) });
+      client.socket.write(Buffer.concat([frame(1), frame(2)]));
       await until(() => events.length > 0, 'the first message');
+      client.socket.write(frame(3));
       await sleep(50);
       cut(client);
       await sleep(100);
