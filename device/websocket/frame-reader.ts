@@ -19,7 +19,6 @@ import { unmaskCopy } from './mask.js';
 
 export const Opcode = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
 
-
 /** A frame-level violation; the endpoint closes with `closeCode`. */
 export class WebSocketError extends Error {
   constructor(
