@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { acceptWebSockets, type Acceptor } from '../../../device/websocket/acceptor.js';
 import type { DeviceSocket, WebSocketImpl } from '../../../device/websocket/socket.js';
@@ -12,14 +13,19 @@ export class Harness {
   acceptor!: Acceptor;
   port = 0;
   onSocket: (s: DeviceSocket) => void = () => {};
+  private readonly upgraded = new Set<Duplex>();
   constructor(private readonly impl: WebSocketImpl = 'own') {}
   async start(maxPayload = 1 << 20): Promise<void> {
     this.http = createServer((_q, res) => res.writeHead(426).end());
     this.acceptor = acceptWebSockets(this.http, { impl: this.impl, maxPayload, poison: true, log: () => {} }, (s) => this.onSocket(s));
+    // Upgraded sockets are not the HTTP server's to close: kept to cut them in stop(), so a
+    // failed test leaves no connection holding the run open.
+    this.http.on('upgrade', (_req, socket: Duplex) => this.upgraded.add(socket.once('close', () => this.upgraded.delete(socket))));
     await new Promise<void>((r) => this.http.listen(0, '127.0.0.1', r));
     this.port = (this.http.address() as AddressInfo).port;
   }
   async stop(): Promise<void> {
+    for (const socket of this.upgraded) socket.destroy();
     await this.acceptor.close();
     this.http.closeAllConnections();
     await new Promise<void>((r) => this.http.close(() => r()));
