@@ -5,8 +5,10 @@
 // for the GC) per message.
 //
 // Invariants
-// - A buffer is in the free list or out, never both; release() of a buffer already given back
-//   is prevented by the caller's one-shot release function (endpoint.ts).
+// - A buffer is in the free list or out, never both. A second release() of a buffer still in
+//   the free list is ignored (and counted): the list holding it twice would hand the same memory
+//   to two messages. A release after the buffer went out again cannot be told apart from the new
+//   owner's; the reader's one-shot release functions (frame-reader.ts) prevent that.
 // - Bounded: the free list holds at most maxFreeBytes; beyond that, and after close(), released
 //   buffers are dropped for the GC. A buffer never released is simply garbage-collected.
 // - With `poison`, a released buffer is filled with POISON_BYTE first, so a reader that kept a
@@ -29,6 +31,8 @@ export interface PoolOptions {
 
 export class MessageBufferPool {
   private free: Buffer[] = [];
+  /** The buffers in `free`, to refuse a second release in O(1). */
+  private isFree = new WeakSet<Buffer>();
   private freeBytes = 0;
   private closed = false;
   readonly maxFreeBytes: number;
@@ -36,6 +40,8 @@ export class MessageBufferPool {
   /** Buffers allocated and acquisitions served from the free list (for tests and diagnostics). */
   allocated = 0;
   reused = 0;
+  /** Releases refused because the buffer was already free (a caller's bug, made harmless). */
+  doubleReleases = 0;
 
   constructor(options: PoolOptions = {}) {
     this.maxFreeBytes = options.maxFreeBytes ?? DEFAULT_MAX_FREE_BYTES;
@@ -51,6 +57,7 @@ export class MessageBufferPool {
       if (b.length >= bytes && b.length <= capacity + LARGE_STEP) {
         free[i] = free[free.length - 1]!;
         free.pop();
+        this.isFree.delete(b);
         this.freeBytes -= b.length;
         this.reused++;
         return b;
@@ -62,9 +69,14 @@ export class MessageBufferPool {
 
   /** Takes a buffer back; the caller must not touch it afterwards. */
   release(buffer: Buffer): void {
+    if (this.isFree.has(buffer)) {
+      this.doubleReleases++;
+      return;
+    }
     if (this.poison) buffer.fill(POISON_BYTE);
     if (this.closed || this.freeBytes + buffer.length > this.maxFreeBytes) return;
     this.free.push(buffer);
+    this.isFree.add(buffer);
     this.freeBytes += buffer.length;
   }
 
@@ -77,6 +89,7 @@ export class MessageBufferPool {
   close(): void {
     this.closed = true;
     this.free = [];
+    this.isFree = new WeakSet();
     this.freeBytes = 0;
   }
 }

@@ -14,11 +14,17 @@
 //   reason (1006 and '' when no close frame came); 'error' only when someone listens.
 // - Input is processed in arrival order; while paused, no message or control frame is
 //   delivered and the socket is not read.
+// - Nothing the peer sent before it ended the connection is lost: after its FIN, input already
+//   received is still delivered (honouring pause) before our side ends; when the socket closes
+//   (reset, error, both sides ended), what is left is delivered at once, paused or not —
+//   nothing remains to push back on, and ws does the same — and then 'close'. Only our own
+//   cut (terminate, the close timeout) drops it.
 // - Nothing here keeps the process alive after the socket closes (the close timer is unref'd
 //   and cleared).
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { MessageBufferPool } from './buffer-pool.js';
+import { cutReason } from './close.js';
 import { FrameReader, type FrameSink, Opcode, WebSocketError } from './frame-reader.js';
 import { closePayload, writeFrame } from './frame-writer.js';
 import type { DeviceSocket } from './socket.js';
@@ -27,8 +33,6 @@ import type { DeviceSocket } from './socket.js';
 const CLOSE_TIMEOUT_MS = 30_000;
 /** Automatic pongs the socket has not written yet before a pinging client is cut (as ws). */
 const MAX_PENDING_PONGS = 60;
-/** Close reasons are cut to this many bytes (a control frame holds 125, the code takes 2). */
-const MAX_REASON_BYTES = 123;
 
 export class ServerWebSocket extends EventEmitter implements DeviceSocket {
   private readonly reader: FrameReader;
@@ -41,6 +45,12 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
   private closeReceived = false;
   /** A violation was found: no close frame will be read, so ours ends the connection. */
   private failed = false;
+  /** The peer sent FIN: nothing more arrives; our side ends once the input is processed. */
+  private inputEnded = false;
+  /** The socket closed: remaining input is delivered regardless of pause. */
+  private gone = false;
+  /** We cut the connection ourselves: remaining input is dropped. */
+  private cut = false;
   private closed = false;
   private closeCode = 1006;
   private closeReason = '';
@@ -84,11 +94,12 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
         if (this.closeReceived || this.failed) this.socket.end();
       }
     });
-    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS);
+    this.closeTimer = setTimeout(() => this.terminate(), CLOSE_TIMEOUT_MS);
     this.closeTimer.unref();
   }
 
   terminate(): void {
+    this.cut = true;
     this.socket.destroy();
   }
 
@@ -118,7 +129,7 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
     if (this.processing) return;
     this.processing = true;
     try {
-      while (!this.paused && this.input.length > 0 && !this.reader.done && !this.socket.destroyed) {
+      while ((!this.paused || this.gone) && this.input.length > 0 && !this.reader.done && !this.cut) {
         const chunk = this.input[0]!;
         this.at = this.reader.read(chunk, this.at);
         if (this.at >= chunk.length) {
@@ -131,7 +142,8 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
     } finally {
       this.processing = false;
     }
-    if (this.reader.done) this.discardInput();
+    if (this.reader.done || this.cut) this.discardInput();
+    else if (this.inputEnded && this.input.length === 0) this.endInput();
   }
 
   private sink(): FrameSink {
@@ -150,19 +162,23 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
         this.closeReceived = true;
         this.closeCode = code;
         this.closeReason = reason;
-        // Echo the code (1005, "no status", echoes as an empty close frame), then end.
+        // Echo the code and reason (1005, "no status", echoes as an empty close frame), then end.
         if (this.closeSent) this.socket.end();
-        else this.close(code, '');
+        else this.close(code, reason);
       },
     };
   }
 
-  /** A violation (WebSocketError) or a listener's exception: close with its code, report it. */
+  /**
+   * A violation (WebSocketError) or a listener's exception: close with its code, report it. If
+   * our close frame is already out, the peer's will not be read any more: end now.
+   */
   private fail(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
     this.failed = true;
     this.reader.stop();
-    this.close(e instanceof WebSocketError ? e.closeCode : 1011, e instanceof WebSocketError ? e.message : 'internal error');
+    if (this.closeSent) this.socket.end();
+    else this.close(e instanceof WebSocketError ? e.closeCode : 1011, e instanceof WebSocketError ? e.message : 'internal error');
     this.report(err);
   }
 
@@ -173,8 +189,14 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
     if (!this.closed) this.socket.resume();
   }
 
+  /** The peer half-closed: deliver what it sent first (process() ends our side after it). */
   private onEnd(): void {
-    // The peer half-closed: finish our side too (after our close frame, if one is queued).
+    this.inputEnded = true;
+    this.process();
+  }
+
+  /** All input of a half-closed peer is processed: a message it left unfinished never completes. */
+  private endInput(): void {
     this.reader.stop();
     this.socket.end();
   }
@@ -190,18 +212,16 @@ export class ServerWebSocket extends EventEmitter implements DeviceSocket {
 
   private onClose(): void {
     if (this.closed) return;
-    this.closed = true;
     clearTimeout(this.closeTimer);
+    if (!this.cut && !this.reader.done) {
+      // Reads the socket still buffers (it was paused) come after those already taken.
+      for (let chunk: Buffer | null; (chunk = this.socket.read() as Buffer | null) !== null; ) this.input.push(chunk);
+      this.gone = true;
+      this.process();
+    }
+    this.closed = true;
     this.reader.stop();
     this.input.length = 0;
     this.emit('close', this.closeCode, this.closeReason);
   }
-}
-
-/** Cuts a close reason to what a close frame holds, at a character boundary. */
-export function cutReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
-  const chars = Array.from(reason);
-  while (Buffer.byteLength(chars.join('')) > MAX_REASON_BYTES) chars.pop();
-  return chars.join('');
 }

@@ -10,14 +10,14 @@
 // - A message's total size is checked against maxPayload from each frame header, before any
 //   of that frame's payload is buffered (close 1009).
 // - After a close frame or an error the reader takes no more input (done).
+// - A text message is delivered only as valid UTF-8 (checked whole, so a character split
+//   between fragments is fine); otherwise close 1007 (RFC 6455 §8.1).
 import { isUtf8 } from 'node:buffer';
 import { POISON_BYTE, type MessageBufferPool } from './buffer-pool.js';
+import { isValidCloseCode, WsClose } from './close.js';
 import { unmaskCopy } from './mask.js';
 
 export const Opcode = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
-
-/** Close codes the reader fails with (RFC 6455 §7.4.1). */
-export const WsClose = { normal: 1000, noStatus: 1005, protocolError: 1002, invalidData: 1007, tooBig: 1009 } as const;
 
 /** A frame-level violation; the endpoint closes with `closeCode`. */
 export class WebSocketError extends Error {
@@ -48,11 +48,6 @@ const MAX_CONTROL_PAYLOAD = 125;
 const MAX_HEADER_BYTES = 14;
 const EMPTY = Buffer.alloc(0);
 const noop = (): void => {};
-
-/** Codes a peer may send in a close frame (RFC 6455 §7.4, IANA registry as ws accepts them). */
-export function isValidCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
-}
 
 /** Header bytes implied by a frame's second byte (length form and mask bit). */
 function headerBytes(b1: number): number {
@@ -151,6 +146,7 @@ export class FrameReader {
       unmaskCopy(chunk, at, this.payloadLength, this.key, this.zeroKey, 0, chunk, at);
       this.messageOpcode = -1;
       const view = chunk.subarray(at, end);
+      if (this.opcode === Opcode.text) checkText(view);
       this.sink.message(view, this.opcode === Opcode.binary, this.pool.poison ? () => void view.fill(POISON_BYTE) : noop);
       return end;
     }
@@ -225,7 +221,7 @@ export class FrameReader {
   private frameEnds(): boolean {
     this.inPayload = false;
     if (this.opcode >= 8) {
-      this.control_(this.control.subarray(0, this.payloadLength));
+      this.deliverControl(this.control.subarray(0, this.payloadLength));
       return true;
     }
     this.messageLength += this.payloadLength;
@@ -233,6 +229,7 @@ export class FrameReader {
     const buffer = this.message;
     const data = buffer === null ? EMPTY : buffer.subarray(0, this.messageLength);
     const isBinary = this.messageOpcode === Opcode.binary;
+    if (!isBinary) checkText(data); // on failure, stop() gives the buffer back
     this.message = null;
     this.messageOpcode = -1;
     this.messageLength = 0;
@@ -245,7 +242,7 @@ export class FrameReader {
     return true;
   }
 
-  private control_(payload: Buffer): void {
+  private deliverControl(payload: Buffer): void {
     if (this.opcode === Opcode.ping) return this.sink.ping(payload);
     if (this.opcode === Opcode.pong) return this.sink.pong(payload);
     if (payload.length === 1) throw new WebSocketError(WsClose.protocolError, 'close frame with a 1-byte payload');
@@ -261,4 +258,8 @@ export class FrameReader {
     this.stop();
     this.sink.close(code, reason);
   }
+}
+
+function checkText(data: Buffer): void {
+  if (!isUtf8(data)) throw new WebSocketError(WsClose.invalidData, 'text message is not valid UTF-8');
 }

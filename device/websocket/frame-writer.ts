@@ -2,6 +2,7 @@
 // handed to the socket as it is (no copy) after a header of its own, both in one writev; small
 // payloads are copied behind the header instead, one buffer being cheaper than two.
 import type { Writable } from 'node:stream';
+import { isValidCloseCode } from './close.js';
 
 /** Payloads up to this many bytes are joined with their header into one buffer. */
 const JOIN_BELOW_BYTES = 1024;
@@ -47,9 +48,12 @@ export function writeFrame(socket: Writable, opcode: number, payload: Uint8Array
   socket.uncork();
 }
 
-/** The payload of a close frame: code and UTF-8 reason (no payload for 1005, "no status"). */
+/**
+ * The payload of a close frame: code and UTF-8 reason. A code that may not be sent (1005, "no
+ * status", and the other reporting-only codes) gives an empty payload: the frame says no code.
+ */
 export function closePayload(code: number, reason: string): Buffer {
-  if (code === 1005) return Buffer.alloc(0);
+  if (!isValidCloseCode(code)) return Buffer.alloc(0);
   const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
   payload.writeUInt16BE(code, 0);
   payload.write(reason, 2);

@@ -1,5 +1,6 @@
 // The opening handshake of the device's WebSocket endpoint (RFC 6455 §4.2), checked as ws's
-// server checks it: GET, `Upgrade: websocket`, `Connection` with the `upgrade` token,
+// server checks it and as strictly as the RFC asks: a GET of HTTP/1.1 or later (ws does not
+// check the version), `Upgrade: websocket`, `Connection` with the `upgrade` token,
 // `Sec-WebSocket-Version: 13`, a `Sec-WebSocket-Key` that is base64 of 16 bytes. Extension
 // offers are ignored (none are negotiated); of the subprotocols a client offers, the first is
 // echoed (ws's choice without a handleProtocols hook), and a malformed list is refused.
@@ -29,6 +30,7 @@ export interface Refused {
 /** Checks an upgrade request. */
 export function checkUpgrade(req: IncomingMessage): Accepted | Refused {
   if (req.method !== 'GET') return { status: 405, message: 'Invalid HTTP method', headers: { Allow: 'GET' } };
+  if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) return { status: 400, message: 'HTTP/1.1 or later required' };
   if (req.headers.upgrade?.toLowerCase() !== 'websocket') return { status: 400, message: 'Invalid Upgrade header' };
   const connection = req.headers.connection ?? '';
   if (!connection.split(',').some((t) => t.trim().toLowerCase() === 'upgrade')) return { status: 400, message: 'Invalid Connection header' };

@@ -3,7 +3,7 @@
 // ws gives every message a buffer of its own, so release is a no-op.
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
-import { cutReason } from './endpoint.js';
+import { cutReason, isValidCloseCode } from './close.js';
 import type { DeviceSocket } from './socket.js';
 
 const noop = (): void => {};
@@ -26,7 +26,9 @@ export class WsDeviceSocket extends EventEmitter implements DeviceSocket {
     this.ws.send(data, { binary: true }, done);
   }
   close(code: number, reason: string): void {
-    this.ws.close(code, cutReason(reason));
+    // ws throws on a code that may not be sent; like the own endpoint, send no code instead.
+    if (isValidCloseCode(code)) this.ws.close(code, cutReason(reason));
+    else this.ws.close();
   }
   terminate(): void {
     this.ws.terminate();

@@ -1,52 +1,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { acceptWebSockets, type Acceptor } from '../../../device/websocket/acceptor.js';
-import type { DeviceSocket } from '../../../device/websocket/socket.js';
+import { closed, echo, Harness } from './harness.js';
 import { clientFrame, closeFrame, rawExchange, serverFrames, UPGRADE_LINES } from './frames.js';
-
-/** An HTTP server whose upgrades go to the endpoint; each connection is handed to `onSocket`. */
-class Harness {
-  http!: Server;
-  acceptor!: Acceptor;
-  port = 0;
-  onSocket: (s: DeviceSocket) => void = () => {};
-  async start(maxPayload = 1 << 20): Promise<void> {
-    this.http = createServer((_q, res) => res.writeHead(426).end());
-    this.acceptor = acceptWebSockets(this.http, { impl: 'own', maxPayload, poison: true, log: () => {} }, (s) => this.onSocket(s));
-    await new Promise<void>((r) => this.http.listen(0, '127.0.0.1', r));
-    this.port = (this.http.address() as AddressInfo).port;
-  }
-  async stop(): Promise<void> {
-    await this.acceptor.close();
-    this.http.closeAllConnections();
-    await new Promise<void>((r) => this.http.close(() => r()));
-  }
-  /** The next connection's server socket, and a ws client connected to it. */
-  async connect(options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<{ server: DeviceSocket; client: WebSocket }> {
-    const server = new Promise<DeviceSocket>((r) => (this.onSocket = r));
-    const client = new WebSocket(`ws://127.0.0.1:${this.port}/`, options);
-    client.on('error', () => {});
-    await new Promise((r, j) => (client.once('open', r), client.once('error', j)));
-    return { server: await server, client };
-  }
-}
-
-/** Echoes every message back, releasing its buffer once sent. */
-function echo(s: DeviceSocket): void {
-  s.on('message', (data, isBinary, release) => {
-    assert.ok(isBinary);
-    s.send(data, () => release());
-  });
-}
-
-function closed(s: DeviceSocket): Promise<[number, string]> {
-  return new Promise((r) => s.once('close', (code, reason) => r([code, reason])));
-}
 
 describe('websocket endpoint (own) against the ws client', () => {
   const h = new Harness();
@@ -199,6 +157,7 @@ describe('websocket endpoint on the wire', () => {
 
   const refusals: [string, string[], number, RegExp?][] = [
     ['a POST', UPGRADE_LINES.map((l, i) => (i === 0 ? 'POST / HTTP/1.1' : l)), 405],
+    ['HTTP/1.0', UPGRADE_LINES.map((l, i) => (i === 0 ? 'GET / HTTP/1.0' : l)), 400],
     ['Upgrade: h2c', UPGRADE_LINES.map((l) => (l.startsWith('Upgrade:') ? 'Upgrade: h2c' : l)), 400],
     ['no key', UPGRADE_LINES.filter((l) => !l.startsWith('Sec-WebSocket-Key')), 400],
     ['a key of 15 bytes', UPGRADE_LINES.map((l) => (l.startsWith('Sec-WebSocket-Key') ? 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j' : l)), 400],
@@ -227,6 +186,13 @@ describe('websocket endpoint on the wire', () => {
     ['a bad close code', closeFrame(1004), 1002],
     ['a close reason that is not UTF-8', clientFrame({ opcode: 8, payload: Buffer.of(0x03, 0xe8, 0xff) }), 1007],
     ['a message over maxPayload', clientFrame({ opcode: 2, payload: Buffer.alloc(1025) }), 1009],
+    ['maxPayload + 1 across fragments', Buffer.concat([clientFrame({ opcode: 2, payload: Buffer.alloc(1000), fin: false }), clientFrame({ opcode: 0, payload: Buffer.alloc(25) })]), 1009],
+    ['a text message that is not UTF-8', clientFrame({ opcode: 1, payload: Buffer.of(0xc0, 0xaf) }), 1007],
+    ['a text message with a surrogate across fragments', Buffer.concat([clientFrame({ opcode: 1, payload: Buffer.of(0x61, 0xed), fin: false }), clientFrame({ opcode: 0, payload: Buffer.of(0xa0, 0x80) })]), 1007],
+    ['a close reason with an overlong encoding', clientFrame({ opcode: 8, payload: Buffer.of(0x03, 0xe8, 0xc0, 0xaf) }), 1007],
+    ['a close reason with a surrogate', clientFrame({ opcode: 8, payload: Buffer.of(0x03, 0xe8, 0xed, 0xa0, 0x80) }), 1007],
+    ['close code 1005 on the wire', closeFrame(1005), 1002],
+    ['close code 1015 on the wire', closeFrame(1015), 1002],
   ];
   for (const [name, frame, code] of violations) {
     it(`closes on ${name} with ${code}`, async () => {
@@ -246,12 +212,13 @@ describe('websocket endpoint on the wire', () => {
     });
   }
 
-  it('answers a client close frame by echoing its code, then ends the connection', async () => {
+  it('answers a client close frame by echoing its code and reason, then ends the connection', async () => {
     let closeEvent: [number, string] | undefined;
     h.onSocket = (s) => s.on('close', (c, reason) => (closeEvent = [c, reason]));
     const r = await rawExchange(h.port, UPGRADE_LINES, [closeFrame(1001, 'bye')]);
     const close = serverFrames(r.body).find((f) => f.opcode === 8);
     assert.equal(close?.payload.readUInt16BE(0), 1001);
+    assert.equal(close?.payload.subarray(2).toString(), 'bye', 'the reason echoed, as ws does');
     assert.ok(r.closed);
     await new Promise((res) => setTimeout(res, 20));
     assert.deepEqual(closeEvent, [1001, 'bye']);
@@ -266,4 +233,14 @@ describe('websocket endpoint lifetime', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /served 3 connections/);
   });
+
+  for (const impl of ['own', 'ws']) {
+    it(`a device (${impl}) closing with connections in the middle of a message keeps nothing alive`, () => {
+      const script = fileURLToPath(new URL('./shutdown-child.js', import.meta.url));
+      const r = spawnSync(process.execPath, [script, impl], { timeout: 20_000, encoding: 'utf8' });
+      assert.equal(r.signal, null, `exited by itself (stderr: ${r.stderr})`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`closed with ${impl}`));
+    });
+  }
 });

@@ -51,7 +51,10 @@ const messageArb = fc
     keys: fc.array(keyArb, { minLength: 8, maxLength: 8 }),
     wide: fc.boolean(),
   })
-  .map(({ binary, payload, cuts, controls, keys, wide }) => {
+  .map(({ binary, payload: bytes, cuts, controls, keys, wide }) => {
+    // A text message must be UTF-8: the bytes read as Latin-1 characters, encoded (cuts may
+    // still split a character between fragments).
+    const payload = binary ? bytes : Buffer.from(Buffer.from(bytes).toString('latin1'), 'utf8');
     const points = [...new Set(cuts.filter((c) => c > 0 && c < payload.length))].sort((a, b) => a - b);
     const pieces = [0, ...points, payload.length].slice(1).map((to, i, all) => payload.subarray(i === 0 ? 0 : all[i - 1]!, to));
     if (pieces.length === 0) pieces.push(payload);
@@ -159,6 +162,8 @@ describe('websocket frame reader', () => {
       ['close code 5000', closeFrame(5000), 1002],
       ['a close reason that is not UTF-8', Buffer.concat([clientFrame({ opcode: 8, payload: Buffer.of(0x03, 0xe8, 0xc3, 0x28) })]), 1007],
       ['a message over maxPayload', clientFrame({ opcode: 2, payload: Buffer.alloc(1025) }), 1009],
+      ['a text message that is not UTF-8', clientFrame({ opcode: 1, payload: Buffer.of(0x61, 0xc0, 0xaf) }), 1007],
+      ['a text message ending in a cut character', Buffer.concat([clientFrame({ opcode: 1, fin: false, payload: Buffer.of(0x61) }), clientFrame({ opcode: 0, payload: Buffer.of(0xe2, 0x82) })]), 1007],
       ['fragments adding up to over maxPayload', Buffer.concat([clientFrame({ opcode: 2, fin: false, payload: Buffer.alloc(1000) }), clientFrame({ opcode: 0, payload: Buffer.alloc(25) })]), 1009],
     ];
     for (const [name, bytes, code] of cases) {
@@ -180,6 +185,13 @@ describe('websocket frame reader', () => {
         assert.deepEqual(feed(closeFrame(code, 'é'), []).events, [{ kind: 'close', code, reason: 'é' }]);
       }
       assert.deepEqual(feed(closeFrame(undefined), []).events, [{ kind: 'close', code: 1005, reason: '' }]);
+    });
+    it('a close frame inside a fragmented message: the close is delivered, the partial message\'s buffer goes back', () => {
+      const pool = new MessageBufferPool();
+      const { events } = feed(Buffer.concat([clientFrame({ opcode: 2, fin: false, payload: Buffer.alloc(5000, 1) }), closeFrame(1001, 'bye')]), [100], 1 << 20, pool);
+      assert.deepEqual(events, [{ kind: 'close', code: 1001, reason: 'bye' }]);
+      assert.equal(pool.allocated, 1);
+      assert.ok(pool.idleBytes >= 5000, 'the partial message\'s buffer is free again');
     });
     it('reads nothing after a close frame', () => {
       const { events } = feed(Buffer.concat([closeFrame(1000), clientFrame({ opcode: 2, payload: Buffer.from('late') })]), []);

@@ -114,3 +114,34 @@ export function rawExchange(port: number, request: string[], after: Buffer[] = [
     s.write(`${request.join('\r\n')}\r\n\r\n`);
   });
 }
+
+/** A raw TCP client past the handshake: its socket, everything the server sent since, and its end. */
+export interface RawClient {
+  socket: Socket;
+  /** Server bytes after the 101 response so far. */
+  received(): Buffer;
+  /** Resolves when the socket has closed. */
+  closed: Promise<void>;
+}
+
+/** Connects, sends the upgrade request (and `pipelined` bytes in the same write) and waits for the 101. */
+export function rawConnect(port: number, pipelined: Buffer = Buffer.alloc(0)): Promise<RawClient> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let headEnd = -1;
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.on('error', () => {});
+    socket.once('close', () => reject(new Error('closed before the 101 response')));
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      if (headEnd >= 0) return;
+      const all = Buffer.concat(chunks);
+      headEnd = all.indexOf('\r\n\r\n');
+      if (headEnd < 0) return;
+      if (!all.subarray(0, 13).toString('latin1').includes(' 101')) return reject(new Error(all.toString('latin1')));
+      resolve({ socket, received: () => Buffer.concat(chunks).subarray(headEnd + 4), closed });
+    });
+    socket.write(Buffer.concat([Buffer.from(`${UPGRADE_LINES.join('\r\n')}\r\n\r\n`), pipelined]));
+  });
+}

@@ -10,8 +10,9 @@ const GOOD = {
   'sec-websocket-version': '13',
 };
 
-function req(headers: Record<string, string | undefined>, method = 'GET'): IncomingMessage {
-  return { method, headers } as unknown as IncomingMessage;
+function req(headers: Record<string, string | undefined>, method = 'GET', httpVersion = '1.1'): IncomingMessage {
+  const [major, minor] = httpVersion.split('.').map(Number);
+  return { method, headers, httpVersion, httpVersionMajor: major, httpVersionMinor: minor } as unknown as IncomingMessage;
 }
 
 describe('websocket handshake checks', () => {
@@ -25,11 +26,15 @@ describe('websocket handshake checks', () => {
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: p\r\n\r\n',
     );
   });
+  it('accepts HTTP versions after 1.1', () => {
+    assert.ok('key' in checkUpgrade(req(GOOD, 'GET', '1.2')));
+  });
   it('echoes the first offered subprotocol', () => {
     assert.deepEqual(checkUpgrade(req({ ...GOOD, 'sec-websocket-protocol': 'b, a' })), { key: GOOD['sec-websocket-key'], protocol: 'b' });
   });
   const refused: [string, IncomingMessage, number][] = [
     ['a POST', req(GOOD, 'POST'), 405],
+    ['HTTP/1.0', req(GOOD, 'GET', '1.0'), 400],
     ['no Upgrade', req({ ...GOOD, upgrade: undefined }), 400],
     ['Connection without upgrade', req({ ...GOOD, connection: 'keep-alive' }), 400],
     ['Connection: upgraded (not the token)', req({ ...GOOD, connection: 'upgraded' }), 400],
