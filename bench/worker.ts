@@ -1,13 +1,14 @@
-// Child-process entry of the benchmark: runs one job given as JSON in argv[2]
-// and prints `result <json>` (finite jobs) or `ready <info>` (jobs that run until SIGTERM).
+// Child-process entry of the benchmark: runs one job given as JSON in argv[2] and prints
+// `ready <info>` once set up. Stepped jobs (scenario 3) then measure one run per `run` line on
+// stdin and print `result <json>` for each; the others run until SIGTERM.
 // Jobs run in their own process so that driver and device (or the raw
 // baseline's two ends) sit in separate processes, and so that each process's
 // peak RSS belongs to one scenario only.
+import { createInterface } from 'node:readline';
 import { startDevice } from '../device/index.js';
 import { BoDriver } from './lib/bo-driver.js';
 import { RawClient, startRawServer } from './lib/raw-ws.js';
 import { peakRss, resetPeakRss } from './lib/rss.js';
-import { repeat } from './lib/stats.js';
 import { workerProtocol } from './lib/worker-process.js';
 
 /** Scenario 3 (and 6): flush a fully dirty BO; no url means a device in this process. */
@@ -15,16 +16,17 @@ export interface WritebackJob {
   kind: 'writeback';
   url?: string;
   bytes: number;
-  runs: number;
   warmup: number;
   zeroMask: boolean;
   /** The device process, whose peak RSS is read per run (scenario 6). */
   devicePid?: number;
 }
+/** One measured run of a writeback job. */
 export interface WritebackResult {
-  gbps: number[];
-  driverPeakRss: number[];
-  devicePeakRss: number[];
+  gbps: number;
+  driverPeakRss: number;
+  /** Peak RSS of devicePid during the run, when given. */
+  devicePeakRss?: number;
 }
 
 /** Raw ws baseline of scenario 3; no url means a raw server in this process. */
@@ -34,12 +36,12 @@ export interface RawStreamJob {
   bytes: number;
   messageBytes: number;
   window: number;
-  runs: number;
   warmup: number;
   zeroMask: boolean;
 }
+/** One measured run of a raw stream. */
 export interface RawStreamResult {
-  gbps: number[];
+  gbps: number;
 }
 
 /** Background load of scenario 4: flush a fully dirty BO again and again. */
@@ -65,7 +67,9 @@ export interface RawServerJob {
 }
 
 export type Job = WritebackJob | RawStreamJob | BulkWritebackJob | BulkRawJob | RawServerJob;
-export type JobResult<J extends Job> = J extends WritebackJob ? WritebackResult : J extends RawStreamJob ? RawStreamResult : never;
+/** Jobs measured run by run on the runner's command (startSteppedWorker). */
+export type SteppedJob = WritebackJob | RawStreamJob;
+export type StepResult<J extends SteppedJob> = J extends WritebackJob ? WritebackResult : RawStreamResult;
 
 /** Set by SIGTERM: endless jobs finish their current step and exit cleanly. */
 let stopping = false;
@@ -78,39 +82,55 @@ const stopped = new Promise<void>((resolve) => {
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
 
-async function writeback(job: WritebackJob): Promise<WritebackResult> {
+/**
+ * Runs the job's warm-ups, reports ready, then one measured run per `run` line on stdin (its
+ * result on stdout), until `end`: the runner decides when each run happens, so runs of
+ * different jobs can alternate and load that comes and goes lands on all of them.
+ */
+async function serveSteps(warmup: number, once: () => Promise<unknown>, finish: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < warmup; i++) await once();
+  out(workerProtocol.ready());
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line === workerProtocol.RUN) out(workerProtocol.result(await once()));
+    else if (line === workerProtocol.END) break;
+  }
+  await finish();
+  out(workerProtocol.result(null));
+}
+
+async function writeback(job: WritebackJob): Promise<void> {
   const device = job.url === undefined
     ? await startDevice({ port: 0, limits: { maxBoSize: job.bytes, maxTotalBytes: Math.max(job.bytes, 1 << 30) } })
     : null;
   const d = await BoDriver.open(job.url ?? device!.url, job.bytes, { zeroMask: job.zeroMask });
+  let value = 2;
   try {
-    const result: WritebackResult = { gbps: [], driverPeakRss: [], devicePeakRss: [] };
-    await repeat(job.warmup, job.runs, async (i) => {
+    await serveSteps(job.warmup, async (): Promise<WritebackResult> => {
       resetPeakRss();
       if (job.devicePid !== undefined) resetPeakRss(job.devicePid);
-      d.dirtyAll(i + 2); // a value no earlier run wrote, so every page really changes
+      d.dirtyAll(value++); // a value no earlier run wrote, so every page really changes
       const t0 = performance.now();
       const r = await d.drv.flush();
       const seconds = (performance.now() - t0) / 1000;
-      if (i < 0) return;
-      result.gbps.push(r.payloadBytes / seconds / 1e9);
-      result.driverPeakRss.push(peakRss());
-      if (job.devicePid !== undefined) result.devicePeakRss.push(peakRss(job.devicePid));
-    });
-    await d.verify();
-    return result;
+      return {
+        gbps: r.payloadBytes / seconds / 1e9,
+        driverPeakRss: peakRss(),
+        ...(job.devicePid === undefined ? {} : { devicePeakRss: peakRss(job.devicePid) }),
+      };
+    }, () => d.verify());
   } finally {
     await d.close();
     await device?.close();
   }
 }
 
-async function rawStream(job: RawStreamJob): Promise<RawStreamResult> {
+async function rawStream(job: RawStreamJob): Promise<void> {
   const server = job.url === undefined ? await startRawServer() : null;
   const client = await RawClient.connect(job.url ?? server!.url, job.zeroMask);
   try {
-    const gbps = await repeat(job.warmup, job.runs, async () => job.bytes / (await client.stream(job.bytes, job.messageBytes, job.window)) / 1e9);
-    return { gbps };
+    await serveSteps(job.warmup, async (): Promise<RawStreamResult> => ({
+      gbps: job.bytes / (await client.stream(job.bytes, job.messageBytes, job.window)) / 1e9,
+    }), async () => {});
   } finally {
     await client.close();
     await server?.close();
@@ -151,9 +171,9 @@ async function rawServer(): Promise<void> {
 async function main(job: Job): Promise<void> {
   switch (job.kind) {
     case 'writeback':
-      return out(workerProtocol.result(await writeback(job)));
+      return writeback(job);
     case 'raw-stream':
-      return out(workerProtocol.result(await rawStream(job)));
+      return rawStream(job);
     case 'bulk-writeback':
       return bulkWriteback(job);
     case 'bulk-raw':

@@ -23,7 +23,9 @@ export class Child {
   private ended = false;
 
   constructor(readonly name: string, script: string, args: readonly string[]) {
-    this.proc = spawn(process.execPath, [...childNodeArgs, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, [...childNodeArgs, script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // A child that exits before reading what it was sent must not fail the runner (EPIPE).
+    this.proc.stdin!.on('error', () => {});
     live.add(this);
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
     void this.exited.then(() => live.delete(this));
@@ -50,6 +52,11 @@ export class Child {
       throw new Error(`${this.name} exited (${code}) without the expected output:\n${this.stderr.trim()}`);
     }
     return line;
+  }
+
+  /** One line on the child's stdin (stepped workers take commands there). */
+  send(line: string): void {
+    this.proc.stdin!.write(`${line}\n`);
   }
 
   /** Skip lines until one starts with `prefix`; returns the rest of it. */

@@ -1,18 +1,34 @@
 import { Child } from './children.js';
 import { WORKER_MAIN } from './paths.js';
-import type { Job, JobResult } from '../worker.js';
+import type { Job, SteppedJob, StepResult } from '../worker.js';
 
 const RESULT = 'result ';
 const READY = 'ready';
 
-/** Run a job in a fresh worker process and return its result (the worker exits after it). */
-export async function runInWorker<J extends Job>(job: J): Promise<JobResult<J>> {
-  const child = new Child(`worker ${job.kind}`, WORKER_MAIN, [JSON.stringify(job)]);
-  try {
-    return JSON.parse(await child.waitFor(RESULT)) as JobResult<J>;
-  } finally {
-    await child.close();
-  }
+/** A worker that measures one run of its job each time step() asks (see serveSteps in worker.ts). */
+export interface SteppedWorker<J extends SteppedJob> {
+  readonly child: Child;
+  /** One measured run. */
+  step(): Promise<StepResult<J>>;
+  /** Ends the job (a writeback job verifies the device copy first) and waits for the process to exit. */
+  end(): Promise<void>;
+}
+
+/** Start a stepped job in a fresh worker process; resolves once its warm-up runs are done. */
+export async function startSteppedWorker<J extends SteppedJob>(job: J): Promise<SteppedWorker<J>> {
+  const { child } = await startWorker(job);
+  return {
+    child,
+    async step() {
+      child.send(workerProtocol.RUN);
+      return JSON.parse(await child.waitFor(RESULT)) as StepResult<J>;
+    },
+    async end() {
+      child.send(workerProtocol.END);
+      await child.waitFor(RESULT);
+      await child.close();
+    },
+  };
 }
 
 /** Start a job that runs until closed (background load, a server); resolves once it reports ready. */
@@ -30,4 +46,7 @@ export async function startWorker(job: Job): Promise<{ child: Child; info: strin
 export const workerProtocol = {
   result: (value: unknown): string => `${RESULT}${JSON.stringify(value)}`,
   ready: (info = ''): string => `${READY} ${info}`,
+  /** Lines the runner sends a stepped worker: measure one run; finish. */
+  RUN: 'run',
+  END: 'end',
 };

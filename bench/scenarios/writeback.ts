@@ -1,7 +1,8 @@
 import { startDeviceProcess } from '../lib/device-process.js';
 import { makeRow, targets, type Row } from '../lib/result.js';
 import { type Context, MiB, type Scenario } from '../lib/scenario.js';
-import { runInWorker, startWorker } from '../lib/worker-process.js';
+import { startSteppedWorker, startWorker } from '../lib/worker-process.js';
+import type { WritebackResult } from '../worker.js';
 
 /** The driver's default batch (maxBatchBytes) and window: raw messages get the same size and count in flight. */
 const MESSAGE_BYTES = 1 * MiB;
@@ -15,14 +16,15 @@ const WINDOW = 4;
  * the RFC's random masking key (the default) and with the zero key
  * (ConnectionOptions.zeroMask), raw baseline likewise. The device runs its own
  * WebSocket endpoint (the default); the 2-process rows are repeated against a device on ws
- * (`--websocket ws`) in the same run, so the two can be compared.
+ * (`--websocket ws`) in the same run, so the two can be compared. Each setup lives in a worker
+ * of its own for the whole series, and their runs alternate.
  */
 export const writeback: Scenario = {
   id: '3',
   title: 'End-to-end writeback (and 6: memory)',
   async run(ctx: Context): Promise<Row[]> {
     const bytes = (ctx.quick ? 16 : 256) * MiB;
-    const common = { bytes, runs: ctx.runs, warmup: ctx.warmup };
+    const common = { bytes, warmup: ctx.warmup };
     const raw = { ...common, messageBytes: MESSAGE_BYTES, window: WINDOW };
     const device = await startDeviceProcess(['--max-bo-size', String(bytes)]);
     const wsDevice = await startDeviceProcess(['--max-bo-size', String(bytes), '--websocket', 'ws']);
@@ -31,32 +33,41 @@ export const writeback: Scenario = {
     try {
       for (const zeroMask of [false, true]) {
         const mask = zeroMask ? 'zero mask' : 'RFC mask';
-        // The raw baseline runs right before and right after what it is compared with, and its
-        // samples from both sides make the baseline: load that comes and goes on a shared
-        // machine then lands on both sides of the ratio, not on one.
-        const rawSepRuns = () => runInWorker({ kind: 'raw-stream', url: rawServer.info, zeroMask, ...raw });
-        const rawOneRuns = () => runInWorker({ kind: 'raw-stream', zeroMask, ...raw });
-        ctx.log(`  3: ${mask}, separate processes`);
-        const rawSepBefore = await rawSepRuns();
-        const sep = await runInWorker({ kind: 'writeback', url: device.url, devicePid: device.child.pid, zeroMask, ...common });
-        ctx.log(`  3: ${mask}, separate processes, device on ws`);
-        const sepWs = await runInWorker({ kind: 'writeback', url: wsDevice.url, devicePid: wsDevice.child.pid, zeroMask, ...common });
-        const rawSep = { gbps: [...rawSepBefore.gbps, ...(await rawSepRuns()).gbps] };
-        ctx.log(`  3: ${mask}, one process`);
-        const rawOneBefore = await rawOneRuns();
-        const one = await runInWorker({ kind: 'writeback', zeroMask, ...common });
-        const rawOne = { gbps: [...rawOneBefore.gbps, ...(await rawOneRuns()).gbps] };
+        ctx.log(`  3: ${mask}: warm-up`);
+        // Every setup in its own worker, warmed up once; then the runs alternate, one of each
+        // in turn, so that load that comes and goes on a shared machine lands on all of them
+        // and on their baselines alike.
+        const rawSep = await startSteppedWorker({ kind: 'raw-stream', url: rawServer.info, zeroMask, ...raw });
+        const sep = await startSteppedWorker({ kind: 'writeback', url: device.url, devicePid: device.child.pid, zeroMask, ...common });
+        const sepWs = await startSteppedWorker({ kind: 'writeback', url: wsDevice.url, devicePid: wsDevice.child.pid, zeroMask, ...common });
+        const rawOne = await startSteppedWorker({ kind: 'raw-stream', zeroMask, ...raw });
+        const one = await startSteppedWorker({ kind: 'writeback', zeroMask, ...common });
+        const runs = { rawSep: [] as number[], sep: [] as WritebackResult[], sepWs: [] as WritebackResult[], rawOne: [] as number[], one: [] as WritebackResult[] };
+        try {
+          for (let i = 0; i < ctx.runs; i++) {
+            ctx.log(`  3: ${mask}: run ${i + 1} of ${ctx.runs}`);
+            runs.rawSep.push((await rawSep.step()).gbps);
+            runs.sep.push(await sep.step());
+            runs.sepWs.push(await sepWs.step());
+            runs.rawOne.push((await rawOne.step()).gbps);
+            runs.one.push(await one.step());
+          }
+        } finally {
+          // end() verifies each writeback's device copy: a fast but wrong writeback is no result.
+          for (const w of [rawSep, sep, sepWs, rawOne, one]) await w.end();
+        }
+        const gbps = (r: WritebackResult[]) => r.map((x) => x.gbps);
         const target = targets.ratioAtLeast(0.85, 'raw ws');
         rows.push(
           makeRow('3', `writeback 2 processes, ${mask}`, {
-            unit: 'GB/s', samples: sep.gbps, baseline: { name: 'raw ws', samples: rawSep.gbps }, target,
-            note: `${bytes / MiB} MiB BO, fully dirty; ${MESSAGE_BYTES / MiB} MiB messages, window ${WINDOW}`,
+            unit: 'GB/s', samples: gbps(runs.sep), baseline: { name: 'raw ws', samples: runs.rawSep }, target,
+            note: `${bytes / MiB} MiB BO, fully dirty; ${MESSAGE_BYTES / MiB} MiB messages, window ${WINDOW}; runs of all rows alternate`,
           }),
           makeRow('3', `writeback 2 processes, ${mask}, device on ws`, {
-            unit: 'GB/s', samples: sepWs.gbps, baseline: { name: 'raw ws', samples: rawSep.gbps }, target,
+            unit: 'GB/s', samples: gbps(runs.sepWs), baseline: { name: 'raw ws', samples: runs.rawSep }, target,
           }),
           makeRow('3', `writeback 1 process, ${mask}`, {
-            unit: 'GB/s', samples: one.gbps, baseline: { name: 'raw ws', samples: rawOne.gbps }, target,
+            unit: 'GB/s', samples: gbps(runs.one), baseline: { name: 'raw ws', samples: runs.rawOne }, target,
           }),
         );
         const limitMiB = (1.1 * bytes + 64 * MiB) / MiB;
@@ -65,7 +76,11 @@ export const writeback: Scenario = {
           baseline: { name: 'BO size', samples: [bytes / MiB] },
           target: { text: `≤ 1.1×BO + 64 MiB (${limitMiB.toFixed(0)})`, met: (r) => r.median <= limitMiB },
         });
-        rows.push(rss('driver', sep.driverPeakRss), rss('device', sep.devicePeakRss), rss('device on ws', sepWs.devicePeakRss));
+        rows.push(
+          rss('driver', runs.sep.map((r) => r.driverPeakRss)),
+          rss('device', runs.sep.map((r) => r.devicePeakRss!)),
+          rss('device on ws', runs.sepWs.map((r) => r.devicePeakRss!)),
+        );
       }
     } finally {
       await rawServer.child.close();
