@@ -36,10 +36,13 @@ export class Recorder {
     return this.memory || this.fd !== undefined;
   }
 
-  /** `frame` is kept by reference: callers hand over a buffer they no longer change. */
+  /**
+   * `frame` is only borrowed (a receive buffer goes back to its pool once the command is
+   * applied): kept in memory, it is copied; written to the file, it is written at once.
+   */
   record(session: number, frame: Uint8Array): void {
     const time = performance.now() - this.t0;
-    if (this.memory) this.entries.push({ session, time, frame });
+    if (this.memory) this.entries.push({ session, time, frame: Buffer.from(frame) });
     if (this.fd !== undefined) writevSync(this.fd, [recordHeader({ session, time, frame }), frame]);
   }
 

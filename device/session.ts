@@ -237,8 +237,7 @@ export class Session implements SessionView {
     if (this.state === 'ended') return;
     if (!isBinary) return this.fatal('text_frame', 'text frames are not part of the protocol; send binary frames');
     const { recorder, faults } = this.host;
-    // The recorder keeps what it is given: a copy, because the buffer goes back to the pool.
-    if (recorder.active) recorder.record(this.id, Buffer.from(frame));
+    if (recorder.active) recorder.record(this.id, frame);
     if (faults.onReceive(this.id)) {
       this.log('dropping connection (fault)');
       return this.kill();
