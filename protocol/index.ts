@@ -6,3 +6,4 @@ export { Encoder, decodeFrame, decodeDriverFrame, decodeDeviceFrame } from './co
 export { decodeStrict, MalformedError, type Decoded } from './msgpack.js';
 export { pageDigests, pageCount } from './digest.js';
 export { SpanTable, spanCount, encodeSpanTable, isCodec, encodeSpanData, decodeSpanData } from './spans.js';
+export { putUint, putU32, uintBytes } from './uint.js';

@@ -9,6 +9,7 @@
 // is accepted or rejected.
 import { U32_MAX } from './constants.js';
 import type { Signaled } from './messages.js';
+import { putUint, uintBytes } from './uint.js';
 
 /** fixmap(4), 'op': 'signaled', 'seq' */
 const HEAD = ascii(0x84, 'op', 'signaled', 'seq');
@@ -22,35 +23,6 @@ function ascii(first: number | null, ...keys: string[]): number[] {
   const out = first === null ? [] : [first];
   for (const k of keys) out.push(0xa0 | k.length, ...Array.from(k, (c) => c.charCodeAt(0)));
   return out;
-}
-
-/** Bytes of a uint in its shortest MessagePack form (up to u32). */
-function uintBytes(v: number): number {
-  return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5;
-}
-
-function putUint(out: Uint8Array, at: number, v: number): number {
-  if (v < 0x80) {
-    out[at] = v;
-    return at + 1;
-  }
-  if (v < 0x100) {
-    out[at] = 0xcc;
-    out[at + 1] = v;
-    return at + 2;
-  }
-  if (v < 0x10000) {
-    out[at] = 0xcd;
-    out[at + 1] = v >>> 8;
-    out[at + 2] = v & 0xff;
-    return at + 3;
-  }
-  out[at] = 0xce;
-  out[at + 1] = v >>> 24;
-  out[at + 2] = (v >>> 16) & 0xff;
-  out[at + 3] = (v >>> 8) & 0xff;
-  out[at + 4] = v & 0xff;
-  return at + 5;
 }
 
 /**

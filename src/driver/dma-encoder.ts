@@ -1,5 +1,5 @@
 import type { Codec } from '../../protocol/index.js';
-import { encodeSpanData, SPAN_ENTRY_BYTES } from '../../protocol/index.js';
+import { encodeSpanData, putU32, putUint, SPAN_ENTRY_BYTES } from '../../protocol/index.js';
 
 /** MessagePack primitives written at a cursor into a caller's buffer (keys are short ASCII). */
 export class FrameBytes {
@@ -32,18 +32,12 @@ export class FrameBytes {
   }
 
   protected uint(v: number): void {
-    if (v < 128) this.byte(v);
-    else if (v < 0x100) (this.byte(0xcc), this.byte(v));
-    else if (v < 0x10000) (this.byte(0xcd), this.byte(v >>> 8), this.byte(v & 0xff));
-    else if (v <= 0xffffffff) (this.byte(0xce), this.u32(v));
-    else (this.byte(0xcf), this.u32(Math.floor(v / 2 ** 32)), this.u32(v >>> 0));
+    this.pos = putUint(this.target, this.pos, v);
   }
 
   protected u32(v: number): void {
-    this.buf[this.pos++] = v >>> 24;
-    this.buf[this.pos++] = (v >>> 16) & 0xff;
-    this.buf[this.pos++] = (v >>> 8) & 0xff;
-    this.buf[this.pos++] = v & 0xff;
+    putU32(this.target, this.pos, v);
+    this.pos += 4;
   }
 
   protected byte(b: number): void {
@@ -130,11 +124,7 @@ export class DmaFrameWriter extends FrameBytes {
 
   /** The finished frame (a view of the staging buffer). */
   finish(): Uint8Array {
-    const c = this.count;
-    this.buf[this.countAt] = c >>> 24;
-    this.buf[this.countAt + 1] = (c >>> 16) & 0xff;
-    this.buf[this.countAt + 2] = (c >>> 8) & 0xff;
-    this.buf[this.countAt + 3] = c & 0xff;
+    putU32(this.buf, this.countAt, this.count);
     return this.buf.subarray(0, this.pos);
   }
 
@@ -251,11 +241,7 @@ export class SpanFrameWriter extends FrameBytes {
         codecUsed = codec;
       }
     }
-    const dataLen = this.pos - this.dataAt;
-    this.buf[this.dataAt - 4] = dataLen >>> 24;
-    this.buf[this.dataAt - 3] = (dataLen >>> 16) & 0xff;
-    this.buf[this.dataAt - 2] = (dataLen >>> 8) & 0xff;
-    this.buf[this.dataAt - 1] = dataLen & 0xff;
+    putU32(this.buf, this.dataAt - 4, this.pos - this.dataAt);
     if (codecUsed !== 'none') {
       this.buf[this.mapAt]! += 1;
       this.str('codec');
