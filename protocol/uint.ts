@@ -35,7 +35,7 @@ export function putUint(out: Uint8Array, at: number, v: number): number {
   return at + 9;
 }
 
-/** Writes `v` (< 2^32) as 4 big-endian bytes at `at`. */
+/** Writes `v` (below 2^32) as 4 big-endian bytes at `at`. */
 export function putU32(out: Uint8Array, at: number, v: number): void {
   out[at] = v >>> 24;
   out[at + 1] = (v >>> 16) & 0xff;
